@@ -1,0 +1,3 @@
+from gniazdo.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""JSON Lines in and out (plain, .gz, .zst). SpeakLeash archives are JSONL.zst, so they read through here too.
+
+A record becomes ``Document(id, text, meta)``: ``text`` from the text field, ``meta`` from a ``meta`` object
+when there is one plus every other top-level field (so a scraped page's ``url``, ``title``... are kept),
+``id`` from the id field, else ``meta.id``, else ``<file stem>:<line number>`` (stable across runs and splits).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import zstandard
+
+from gniazdo.corpus.base import ErrorHandler, Reader, Writer, file_stem, raise_on_error
+from gniazdo.document import BadRecord, Document
+from gniazdo.fileio import open_binary_stream
+
+
+def _count_newlines(f: IO[bytes], upto: int) -> int:
+    f.seek(0)
+    left, n = upto, 0
+    while left > 0:
+        chunk = f.read(min(left, 16 << 20))
+        if not chunk:
+            break
+        n += chunk.count(b"\n")
+        left -= len(chunk)
+    return n
+
+
+class JsonlReader(Reader):
+    """Reads ``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst`` (SpeakLeash archives included)."""
+
+    def __init__(self, path, options=None) -> None:
+        super().__init__(path, options)
+        self.splittable = not str(self.path).endswith((".gz", ".zst"))
+        self.stem = file_stem(self.path)
+
+    def read(self, on_error: ErrorHandler = raise_on_error, start: int = 0,
+             end: int | None = None) -> Iterator[Document]:
+        path = str(self.path)
+        if os.path.getsize(path) == 0:
+            on_error(BadRecord(path, 0, "empty file"))
+            return
+        if start or end is not None:
+            yield from self._read_range(on_error, start, end)
+            return
+        with open_binary_stream(path) as f:
+            yield from self._read_lines(f, on_error, line_no=0, pos=0, end=None)
+
+    def _read_range(self, on_error: ErrorHandler, start: int, end: int | None) -> Iterator[Document]:
+        with open(self.path, "rb") as f:
+            pos = 0
+            if start:
+                # Align to the first line that *starts* at or after ``start``; the previous range owns the rest.
+                f.seek(start - 1)
+                pos = start - 1 + len(f.readline())
+            line_no = _count_newlines(f, pos)
+            f.seek(pos)
+            yield from self._read_lines(f, on_error, line_no, pos, end)
+
+    def _read_lines(self, f: IO[bytes], on_error: ErrorHandler, line_no: int, pos: int,
+                    end: int | None) -> Iterator[Document]:
+        path = str(self.path)
+        try:
+            for raw in f:
+                if end is not None and pos >= end:
+                    return
+                pos += len(raw)
+                line_no += 1
+                doc = self._parse(raw, line_no, on_error)
+                if doc is not None:
+                    yield doc
+        except (zstandard.ZstdError, EOFError, gzip.BadGzipFile, OSError) as e:
+            on_error(BadRecord(path, line_no + 1, f"truncated or corrupt compressed stream ({e})"))
+
+    def _parse(self, raw: bytes, line_no: int, on_error: ErrorHandler) -> Document | None:
+        if not raw.strip():
+            return None
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            on_error(BadRecord(str(self.path), line_no, f"invalid UTF-8 at byte {e.start}",
+                               raw.decode("utf-8", "backslashreplace")))
+            return None
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            on_error(BadRecord(str(self.path), line_no, f"malformed JSON ({e.msg} at column {e.colno})", line))
+            return None
+        return self._to_document(obj, line_no, line, on_error)
+
+    def _to_document(self, obj: Any, line_no: int, line: str, on_error: ErrorHandler) -> Document | None:
+        opts = self.options
+        if not isinstance(obj, dict):
+            on_error(BadRecord(str(self.path), line_no, f"expected a JSON object, got {type(obj).__name__}", line))
+            return None
+        text = obj.get(opts.text_field)
+        if not isinstance(text, str):
+            why = "missing" if text is None else f"not a string ({type(text).__name__})"
+            on_error(BadRecord(str(self.path), line_no, f"text field '{opts.text_field}' {why}", line))
+            return None
+        meta = dict(obj["meta"]) if isinstance(obj.get("meta"), dict) else {}
+        for key, value in obj.items():
+            if key not in (opts.text_field, opts.id_field, "meta"):
+                meta.setdefault(key, value)
+        doc_id = obj.get(opts.id_field, meta.get("id"))
+        if doc_id is None:
+            doc_id = f"{self.stem}:{line_no}"
+        return Document(str(doc_id), text, meta)
+
+
+def document_record(doc: Document) -> dict[str, Any]:
+    return {"id": doc.id, "text": doc.text, "meta": doc.meta}
+
+
+class JsonlWriter(Writer):
+    """Writes ``{"id", "text", "meta"}`` lines to one file (compressed by its extension)."""
+
+    def __init__(self, path: str | Path, compression_level: int = 3) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._raw = open(self.tmp, "wb")
+        self._out: IO[bytes]
+        if self.path.name.endswith(".zst"):
+            self._out = zstandard.ZstdCompressor(level=compression_level).stream_writer(self._raw, closefd=False)
+        elif self.path.name.endswith(".gz"):
+            self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
+        else:
+            self._out = self._raw
+        self.documents = 0
+        self.bytes_written = 0  # uncompressed
+
+    def write(self, doc: Document) -> None:
+        self.write_record(document_record(doc))
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+        self._out.write(line)
+        self.documents += 1
+        self.bytes_written += len(line)
+
+    def close(self) -> list[Path]:
+        if self._out is not self._raw:
+            self._out.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        os.replace(self.tmp, self.path)
+        return [self.path]
+
+    def abort(self) -> None:
+        try:
+            if self._out is not self._raw:
+                self._out.close()
+            self._raw.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)

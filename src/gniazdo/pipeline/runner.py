@@ -1,0 +1,194 @@
+"""Running one task of one stage: source → steps → sinks, committed atomically with a completion marker.
+
+A stage is the part of the pipeline between two :class:`GlobalFilter` steps. Stage 0 reads the input task;
+a later stage reads the previous stage's intermediate file for the same task and applies the global
+decision (a keep mask) first. Everything a task writes goes to temp files that are renamed only when the
+task finishes, then the marker is written; a killed task leaves no final file half-written, and re-running
+it writes the same files again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from gniazdo.corpus import open_reader
+from gniazdo.corpus.base import Writer
+from gniazdo.corpus.jsonl import JsonlReader, JsonlWriter
+from gniazdo.corpus.speakleash import SpeakLeashWriter
+from gniazdo.document import BadRecord, Document
+from gniazdo.errors import UserError
+from gniazdo.fileio import atomic_open, write_json_atomic
+from gniazdo.pipeline.config import PipelineConfig
+from gniazdo.pipeline.stats import Meter, StepStats
+from gniazdo.pipeline.step import GlobalFilter, Step
+from gniazdo.pipeline.tasks import Task, shard_base, work_dir
+
+ProgressFn = Callable[[int], None]
+PROGRESS_EVERY = 256
+
+
+def split_stages(steps: list[Step]) -> tuple[list[list[Step]], list[GlobalFilter]]:
+    """Steps → segments between global filters, and the global filters themselves."""
+    segments: list[list[Step]] = [[]]
+    globals_: list[GlobalFilter] = []
+    for step in steps:
+        if isinstance(step, GlobalFilter):
+            globals_.append(step)
+            segments.append([])
+        else:
+            segments[-1].append(step)
+    return segments, globals_
+
+
+def stage_dir(out: str | Path, stage: int) -> Path:
+    return work_dir(out) / f"stage{stage}"
+
+
+def marker_path(out: str | Path, stage: int, task: int) -> Path:
+    return stage_dir(out, stage) / "done" / f"{task:05d}.json"
+
+
+@dataclass
+class TaskSinks:
+    """Where a task's documents go: the main writer, excluded/<reason>/ writers, errors, global keys."""
+
+    cfg: PipelineConfig
+    base: str
+    stage: int
+    main: Writer
+    keys: list[int] | None = None
+    excluded: dict[str, Writer] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def exclude(self, doc: Document, reason: str) -> None:
+        if not self.cfg.output.excluded:
+            return
+        if reason not in self.excluded:
+            name = self.base if self.stage == 0 else f"{self.base}_s{self.stage}"
+            self.excluded[reason] = SpeakLeashWriter(Path(self.cfg.output.path) / "excluded" / reason, name,
+                                                     add_id=True)
+        self.excluded[reason].write(doc)
+
+    def error(self, bad: BadRecord) -> None:
+        if self.cfg.strict:
+            raise UserError(f"{bad.describe()} (run without --strict to log it and go on)")
+        self.errors.append({"file": bad.path, "line": bad.line, "reason": bad.reason, "raw": bad.raw})
+
+    def abort(self) -> None:
+        for w in [self.main, *self.excluded.values()]:
+            w.abort()
+
+
+def open_main_writer(cfg: PipelineConfig, base: str) -> Writer:
+    out = Path(cfg.output.path)
+    fmt = cfg.output.format
+    if fmt == "speakleash":
+        shard = int(cfg.output.shard_size) if cfg.output.shard_size else None
+        return SpeakLeashWriter(out, base, cfg.output.info, shard, add_id=True)
+    if fmt == "jsonl":
+        return JsonlWriter(out / f"{base}.jsonl.zst")
+    from gniazdo.corpus.parquet import ParquetWriter
+
+    return ParquetWriter(out / f"{base}.parquet")
+
+
+def _source(cfg: PipelineConfig, task: Task, stage: int, sinks: TaskSinks, globals_: list[GlobalFilter],
+            drop: Callable[[Document, str], None]) -> Iterator[Document]:
+    if stage == 0:
+        return open_reader(task.path, cfg.input).read(sinks.error, task.start, task.end)
+    prev = stage_dir(cfg.output.path, stage - 1)
+    docs = JsonlReader(prev / f"{task.index:05d}.jsonl.zst").read()
+    keep = np.load(prev / f"{task.index:05d}.keep.npy")
+    return _apply_keep_mask(docs, keep, globals_[stage - 1].reason, drop)
+
+
+def _apply_keep_mask(docs: Iterator[Document], keep: np.ndarray, reason: str,
+                     drop: Callable[[Document, str], None]) -> Iterator[Document]:
+    for i, doc in enumerate(docs):
+        if keep[i]:
+            yield doc
+        else:
+            drop(doc, reason)
+
+
+def _dropper(stats: StepStats, sinks: TaskSinks) -> Callable[[Document, str], None]:
+    """The ``exclude`` callback of one step: counts the reason in its stats, then writes the document."""
+
+    def drop(doc: Document, reason: str) -> None:
+        stats.dropped[reason] += 1
+        stats.chars_dropped += len(doc.text)
+        sinks.exclude(doc, reason)
+
+    return drop
+
+
+def run_task(cfg: PipelineConfig, task: Task, n_tasks: int, stage: int,
+             progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run one task of one stage to completion and write its marker. Returns the marker's content."""
+    segments, globals_ = split_stages(cfg.build_steps())
+    last = stage == len(segments) - 1
+    base = shard_base(cfg.output.name, task.index, n_tasks)
+    if last:
+        main: Writer = open_main_writer(cfg, base)
+    else:
+        main = JsonlWriter(stage_dir(cfg.output.path, stage) / f"{task.index:05d}.jsonl.zst", compression_level=1)
+    sinks = TaskSinks(cfg, base, stage, main, keys=None if last else [])
+    try:
+        meters, docs = _chain(cfg, task, stage, sinks, segments[stage], globals_)
+        _drain(docs, sinks, None if last else globals_[stage], progress)
+        outputs = [str(p) for p in main.close()]
+        for w in sinks.excluded.values():
+            w.close()
+    except BaseException:
+        sinks.abort()
+        raise
+    first = meters[0].stats
+    first.docs_in = first.docs_out + len(sinks.errors) + sum(first.dropped.values())
+    first.chars_in = first.chars_out + first.chars_dropped
+    if not last:
+        with atomic_open(stage_dir(cfg.output.path, stage) / f"{task.index:05d}.keys.npy") as f:
+            np.save(f, np.asarray(sinks.keys, dtype=np.uint64))
+    if stage == 0:
+        with atomic_open(work_dir(cfg.output.path) / "errors" / f"{task.index:05d}.jsonl", "w",
+                         encoding="utf-8") as f:
+            for e in sinks.errors:
+                f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    marker = {"task": task.to_dict(), "stage": stage, "outputs": outputs, "errors": len(sinks.errors),
+              "excluded": sorted(sinks.excluded), "stats": [m.stats.to_dict() for m in meters]}
+    write_json_atomic(marker_path(cfg.output.path, stage, task.index), marker)
+    return marker
+
+
+def _chain(cfg: PipelineConfig, task: Task, stage: int, sinks: TaskSinks, steps: list[Step],
+           globals_: list[GlobalFilter]) -> tuple[list[Meter], Iterator[Document]]:
+    """Source → steps, each wrapped in a Meter; returns the meters and the final document stream."""
+    first = StepStats("read" if stage == 0 else globals_[stage - 1].name)
+    meter = Meter(first)
+    meters = [meter]
+    docs = meter.wrap(_source(cfg, task, stage, sinks, globals_, _dropper(first, sinks)))
+    for step in steps:
+        stats = StepStats(step.name)
+        step.exclude = _dropper(stats, sinks)
+        meter = Meter(stats, upstream=meter)
+        meters.append(meter)
+        docs = meter.wrap(step.run(docs))
+    return meters, docs
+
+
+def _drain(docs: Iterator[Document], sinks: TaskSinks, next_global: GlobalFilter | None,
+           progress: ProgressFn | None) -> None:
+    n = 0
+    for doc in docs:
+        sinks.main.write(doc)
+        if next_global is not None:
+            sinks.keys.append(next_global.key(doc) & 0xFFFFFFFFFFFFFFFF)
+        n += 1
+        if progress and n % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+    if progress:
+        progress(n % PROGRESS_EVERY)
