@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output (logs, CI) gets wide lines instead of rich's default 80 columns, so tables do not wrap.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def pipeline_table(stats: dict[str, Any]) -> Table:

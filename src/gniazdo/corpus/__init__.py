@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from gniazdo.corpus.base import FORMATS, ErrorHandler, Reader, ReaderOptions, Writer, file_stem, raise_on_error
-from gniazdo.corpus.speakleash import (ARCHIVE_SUFFIX, DatasetInfo, SpeakLeashWriter, manifest_path,
+from gniazdo.corpus.speakleash import (ARCHIVE_SUFFIX, INDEX_SUFFIX, DatasetInfo, SpeakLeashWriter, manifest_path,
                                        read_manifest)
 from gniazdo.document import Document
 from gniazdo.errors import UserError
@@ -72,13 +73,30 @@ def expand_inputs(patterns: Iterable[str | Path], explicit_format: bool = False)
             raise UserError(f"input not found: {pattern}")
         for m in map(Path, matches):
             if m.is_dir():
-                files.extend(p for p in sorted(m.rglob("*"))
-                             if p.is_file() and not p.name.startswith(".") and detect_format(p))
+                files.extend(_folder_inputs(m))
+            elif m.name.endswith(INDEX_SUFFIX):
+                files.extend(_index_shards(m))
             elif explicit_format or detect_format(m) or not glob.has_magic(pattern):
                 files.append(m)
     if not files:
         raise UserError(f"no readable input files in: {', '.join(map(str, patterns))}")
     return files
+
+
+def _index_shards(index: Path) -> list[Path]:
+    data = json.loads(index.read_text(encoding="utf-8"))
+    return [index.parent / s["archive"] for s in data.get("shards", [])]
+
+
+def _folder_inputs(folder: Path) -> list[Path]:
+    """A corpus folder's files: the shards its index lists (a pipeline output, without excluded/ and
+    errors.jsonl), else every readable file below it, hidden ones excepted."""
+    indexes = sorted(folder.glob(f"*{INDEX_SUFFIX}"))
+    if len(indexes) == 1:
+        return _index_shards(indexes[0])
+    return [p for p in sorted(folder.rglob("*"))
+            if p.is_file() and detect_format(p)
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
 
 
 def read_documents(paths: Iterable[str | Path], options: ReaderOptions | None = None,
