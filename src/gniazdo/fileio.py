@@ -53,37 +53,39 @@ class TruncatedStream(EOFError):
     """A compressed file ended in the middle of a frame (a download or a write cut short)."""
 
 
-class _ZstdRaw(io.RawIOBase):
-    """Decompresses a zstd file frame by frame and, unlike ``stream_reader``, notices a truncated last frame."""
+def _zstd_chunks(raw: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[bytes]:
+    """Decompress a zstd file frame by frame; unlike ``stream_reader`` this notices a truncated last frame."""
+    dctx = zstandard.ZstdDecompressor()
+    dobj, pending = dctx.decompressobj(), False
+    while chunk := raw.read(chunk_size):
+        while chunk:
+            pending = True
+            out = dobj.decompress(chunk)
+            if out:
+                yield out
+            if dobj.eof:  # frame complete; concatenated frames continue in unused_data
+                chunk, dobj, pending = dobj.unused_data, dctx.decompressobj(), False
+            else:
+                chunk = b""
+    if pending:
+        raise TruncatedStream("zstd stream ends in the middle of a frame")
 
-    def __init__(self, raw: IO[bytes]) -> None:
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only file object over an iterator of byte chunks."""
+
+    def __init__(self, raw: IO[bytes], chunks: Iterator[bytes]) -> None:
         self._raw = raw
-        self._dctx = zstandard.ZstdDecompressor()
-        self._chunks = self._decompressed()
-        self._buf = b""
-
-    def _decompressed(self) -> Iterator[bytes]:
-        dobj, pending = self._dctx.decompressobj(), False
-        while chunk := self._raw.read(1 << 20):
-            while chunk:
-                pending = True
-                out = dobj.decompress(chunk)
-                if out:
-                    yield out
-                if dobj.eof:  # frame complete; concatenated frames continue in unused_data
-                    chunk, dobj, pending = dobj.unused_data, self._dctx.decompressobj(), False
-                else:
-                    chunk = b""
-        if pending:
-            raise TruncatedStream("zstd stream ends in the middle of a frame")
+        self._chunks = chunks
+        self._buf = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
-        while not self._buf:
+        while not len(self._buf):
             try:
-                self._buf = next(self._chunks)
+                self._buf = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
         n = min(len(b), len(self._buf))
@@ -96,6 +98,29 @@ class _ZstdRaw(io.RawIOBase):
         super().close()
 
 
+def iter_lines(path: str | Path) -> Iterator[bytes]:
+    """Every line of a (possibly .zst/.gz compressed) file as bytes. Lines of plain and .gz files keep their
+    newline; lines of .zst files don't (they are split from whole decompressed chunks, which is what makes this
+    fast). A truncated .zst raises :class:`TruncatedStream`."""
+    path = str(path)
+    if not path.endswith(".zst"):
+        with open_binary_stream(path) as f:
+            yield from f
+        return
+    with open(path, "rb") as raw:
+        tail = b""
+        for chunk in _zstd_chunks(raw):
+            lines = chunk.split(b"\n")
+            if len(lines) == 1:
+                tail += chunk
+                continue
+            lines[0] = tail + lines[0]
+            tail = lines.pop()
+            yield from lines
+        if tail:
+            yield tail
+
+
 def open_binary_stream(path: str | Path) -> IO[bytes]:
     """Open a file for reading bytes, transparently decompressing .zst and .gz.
 
@@ -104,7 +129,7 @@ def open_binary_stream(path: str | Path) -> IO[bytes]:
     path = str(path)
     raw = open(path, "rb")
     if path.endswith(".zst"):
-        return io.BufferedReader(_ZstdRaw(raw), buffer_size=1 << 20)
+        return io.BufferedReader(_ChunkStream(raw, _zstd_chunks(raw)), buffer_size=1 << 20)
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw

@@ -70,6 +70,19 @@ def _one_line(err: BaseException | str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def _describe(err: BaseException) -> str:
+    """A network error in a few words: ``connection failed: [Errno 111] Connection refused``, ``timed out``."""
+    if isinstance(err, (requests.Timeout, urllib3.exceptions.TimeoutError)):
+        return "timed out"
+    if isinstance(err, requests.ConnectionError):
+        m = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(err))
+        if m:
+            return f"connection failed: {m.group(0).strip()}"
+    if isinstance(err, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)):
+        return f"connection broken: {_one_line(err, 120)}"
+    return _one_line(err)
+
+
 def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
     """``bytes 100-199/1000`` → (100, 1000); ``bytes */1000`` → (None, 1000); total None when ``*``."""
     m = _CONTENT_RANGE.fullmatch((value or "").strip())
@@ -172,11 +185,12 @@ class Downloader:
                         requests.exceptions.InvalidURL) as e:
                     raise UserError(f"download failed: {url}: invalid URL ({_one_line(e)})") from None
                 except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
-                    last = _one_line(e)
+                    last = _describe(e)
                     wait = self.backoff * (2 ** attempt)
                 except OSError as e:  # the local side: disk full, permissions
                     raise UserError(f"download failed: {url}: cannot write {part}: {_one_line(e)}") from None
-            raise UserError(f"download failed after {self.retries + 1} attempts: {url}: {last}")
+            n = self.retries + 1
+            raise UserError(f"download failed after {n} attempt{'s' if n > 1 else ''}: {url}: {last}")
         finally:
             self.progress.remove_task(task)
 

@@ -11,10 +11,11 @@ A ``.txt`` book is ``<header>`` + ``<text>`` + a footer. What :func:`clean_text`
 * the footer: from the **last** line that is exactly ``-----`` to the end (the "Ta lektura, podobnie jak
   tysiące innych..." note, licence, source edition, editors, funders, ISBN); a ``-----`` line that is not
   followed by such a note (a scene break inside the book) is left alone;
-* the header: the title block before the first run of two or more blank lines (author line, title,
-  subtitle, parent work, ``tłum. ...`` translators, ``ISBN ...``), only when that block is short (at most
-  12 non-blank lines) and recognisable (it contains the book's title or author or an ``ISBN`` line) —
-  otherwise nothing is removed, so body text is never cut by a guess;
+* the header: the title block (author line, title, subtitle, parent work, ``tłum. ...`` translators,
+  ``ISBN ...``) — up to and including the ``ISBN`` line when one is among the first 12 non-blank lines
+  before the first run of two or more blank lines; without an ISBN line, everything before that run, but
+  only when it is short (at most 12 non-blank lines) and contains the book's title or an author's name.
+  Otherwise nothing is removed, so body text is never cut by a guess;
 * CRLF / CR line ends become LF, a byte-order mark goes, and blank lines at both ends are trimmed.
 """
 
@@ -39,6 +40,7 @@ MAX_HEADER_LINES = 12
 _FOOTER_MARKERS = ("wolnelektury", "wolne lektury", "licencji", "domenie publicznej")
 _LICENSED = re.compile(r"udostępniony na licencji\s+(.+?)\s*(?::|\()\s*(https?://[^\s)]+)", re.S)
 _SLUG = re.compile(r"[\w.-]+")
+_ISBN = re.compile(r"ISBN(?:[\s:-]|$)", re.I)
 
 
 def _norm(s: str) -> str:
@@ -63,23 +65,24 @@ def strip_header(text: str, title: str = "", authors: Iterable[str] = ()) -> tup
     start = 0
     while start < len(lines) and not lines[start].strip():
         start += 1
-    end = None
+    end = None  # the first run of two or more blank lines
     for i in range(start, min(len(lines) - 1, start + 3 * MAX_HEADER_LINES)):
         if not lines[i].strip() and not lines[i + 1].strip():
             end = i
             break
-    if end is None:
+    block = [i for i in range(start, end if end is not None else len(lines)) if lines[i].strip()]
+    block = block[:MAX_HEADER_LINES + 1]
+    isbn = next((i for i in block[:MAX_HEADER_LINES] if _ISBN.match(lines[i].strip())), None)
+    if isbn is not None:  # the ISBN line is the header's last line whenever there is one
+        end = isbn + 1
+    elif end is None or not block or len(block) > MAX_HEADER_LINES:
         return text, []
     header = [line.strip() for line in lines[start:end] if line.strip()]
-    if not header or len(header) > MAX_HEADER_LINES:
-        return text, []
-    joined = _norm(" ".join(header))
-    names = [_norm(a) for a in authors if a and a.strip()]
-    recognised = ((title.strip() and _norm(title) in joined)
-                  or any(n in joined for n in names)
-                  or any(line.upper().startswith("ISBN") for line in header))
-    if not recognised:
-        return text, []
+    if isbn is None:
+        joined = _norm(" ".join(header))
+        names = [_norm(a) for a in authors if a and a.strip()]
+        if not ((title.strip() and _norm(title) in joined) or any(n in joined for n in names)):
+            return text, []
     return "\n".join(lines[end:]), header
 
 
