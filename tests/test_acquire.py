@@ -270,6 +270,19 @@ def test_wolnelektury_pull(server, tmp_path):
     assert manifest["name"] == "wolnelektury" and manifest["license"] == "public domain"
     verify_archive(archive)
     assert not (out / ".download").exists()  # raw downloads are removed after success
+    resolved = yaml.safe_load((out / "pull.resolved.yaml").read_text())
+    assert resolved["source"] == "wolnelektury" and resolved["api_url"] == f"{server.url}/api/"
+
+
+def test_wolnelektury_missing_book(server, tmp_path):
+    _fake_api(server.root, server.url)
+    (server.root / "media/book/txt/scena.txt").unlink()  # listed, but its text is gone
+    result = pull_wolnelektury(tmp_path / "wl", api_url=f"{server.url}/api/", downloader=fast())
+    assert result.documents == 1 and result.skipped["listed but not downloadable (HTTP 404)"] == 1
+    # a book asked for by name must exist
+    url = f"{server.url}/api/books/nie-ma/"
+    with pytest.raises(UserError, match=re.escape(url) + ".*HTTP 404"):
+        pull_wolnelektury(tmp_path / "wl2", books=["nie-ma"], api_url=f"{server.url}/api/", downloader=fast())
 
 
 def test_wolnelektury_selected_books_and_limit(server, tmp_path):
@@ -292,6 +305,12 @@ def test_clean_text_keeps_what_it_cannot_recognise():
            "Licencja Wolnej Sztuki 1.3: \r\nhttps://artlibre.org/licence/lal/pl/\r\n")
     text, lic = clean_text(raw, title="Tytuł", authors=["Autor"])
     assert text == "Treść." and lic == "Licencja Wolnej Sztuki 1.3 (https://artlibre.org/licence/lal/pl/)"
+    # the ISBN line ends the header even when the text follows after a single blank line
+    text, _ = clean_text("Autor\n\nTytuł\n\nISBN 978-83-288-0000-0\n\nPierwszy wers\nDrugi\n\n\nDalej\n")
+    assert text == "Pierwszy wers\nDrugi\n\n\nDalej"
+    # a '-----' scene break without the Wolne Lektury note after it is text, not a footer
+    text, lic = clean_text("Autor\n\nTytuł\n\n\nRaz.\n-----\nDwa.\n", title="Tytuł")
+    assert text == "Raz.\n-----\nDwa." and lic is None
 
 
 # -- SpeakLeash ----------------------------------------------------------------------------------------------

@@ -56,6 +56,26 @@ class PullResult:
         return self.archive.stat().st_size
 
 
+class HTTPStatusError(UserError):
+    """The server answered a non-retryable HTTP error (404, 403...)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def prepare_out(out: str | Path, args: dict[str, Any]) -> Path:
+    """Create the output folder and record a pull's resolved arguments as ``OUT/pull.resolved.yaml``."""
+    from gniazdo.config import save_resolved
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    save_resolved({**args, "out": str(out.resolve())}, out, name="pull.resolved.yaml")
+    return out
+
+
 class _Retry(Exception):
     """A transient failure worth another attempt (after ``wait`` seconds, when the server said so)."""
 
@@ -221,7 +241,7 @@ class Downloader:
             if r.status_code in _RETRY_STATUS:
                 raise _Retry(f"HTTP {r.status_code} {r.reason}", wait=_retry_after(r))
             if r.status_code >= 400:
-                raise UserError(f"download failed: {url}: HTTP {r.status_code} {r.reason}")
+                raise HTTPStatusError(f"download failed: {url}: HTTP {r.status_code} {r.reason}", r.status_code)
             if have and r.status_code == 206:
                 start, total = _parse_content_range(r.headers.get("Content-Range"))
                 if start != have:  # some other range: do not splice, start over

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import unquote, urlparse
 
-from gniazdo.acquire.download import Downloader, PullResult
+from gniazdo.acquire.download import Downloader, PullResult, prepare_out
 from gniazdo.corpus.speakleash import DatasetInfo, SpeakLeashWriter, Source
 from gniazdo.document import Document
 from gniazdo.errors import UserError
@@ -70,13 +70,15 @@ def pull_hf(dataset: str, out: str | Path, *, config: str | None = None, split: 
             name: str | None = None, downloader: Downloader | None = None,
             keep_downloads: bool = False) -> PullResult:
     """Stream ``dataset`` (``config``, ``split``; or a builder such as ``json`` with ``data_files``) into
-    ``<out>/<name>.jsonl.zst`` + manifest, at most ``limit`` documents."""
-    out = Path(out)
+    ``<out>/<name>.jsonl.zst`` + manifest (+ ``pull.resolved.yaml``), at most ``limit`` documents."""
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1 (got {limit})")
     name = name or default_name(dataset, config)
-    cache = out / ".download" / "hf"
     dl = downloader or Downloader()
+    out = prepare_out(out, {"source": "hf", "dataset": dataset, "config": config, "split": split,
+                            "text_field": text_field, "data_files": list(data_files), "limit": limit,
+                            "name": name, "keep_downloads": keep_downloads, "retries": dl.retries})
+    cache = out / ".download" / "hf"
     files: list[str] = []
     used: set[str] = set()
     with dl:

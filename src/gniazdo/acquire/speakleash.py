@@ -10,23 +10,24 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
-from gniazdo.acquire.download import Downloader, PullResult
+from gniazdo.acquire.download import Downloader, PullResult, prepare_out
 from gniazdo.corpus.speakleash import ARCHIVE_SUFFIX, MANIFEST_SUFFIX, verify_archive
 from gniazdo.errors import UserError
 
 
 def pull_speakleash(name: str, base_url: str, out: str | Path, *,
                     downloader: Downloader | None = None) -> PullResult:
-    """Download dataset ``name`` from ``base_url`` into ``out`` and verify its size against the manifest."""
+    """Download dataset ``name`` from ``base_url`` into ``out`` (+ ``pull.resolved.yaml``) and verify the
+    archive's size against the manifest."""
     if not name or "/" in name or name in (".", ".."):
         raise UserError(f"invalid dataset name '{name}' (a plain name like 'wolne_lektury_corpus')")
-    out = Path(out)
     base = base_url.rstrip("/") + "/"
+    dl = downloader or Downloader()
+    out = prepare_out(out, {"source": "speakleash", "name": name, "base_url": base, "retries": dl.retries})
     manifest_url = base + quote(name) + MANIFEST_SUFFIX
     archive_url = base + quote(name) + ARCHIVE_SUFFIX
     manifest_file = out / (name + MANIFEST_SUFFIX)
     archive = out / (name + ARCHIVE_SUFFIX)
-    dl = downloader or Downloader()
     with dl:
         dl.fetch(manifest_url, manifest_file, label=manifest_file.name)
         try:

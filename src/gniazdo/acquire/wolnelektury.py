@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import urljoin
 
-from gniazdo.acquire.download import Downloader, PullResult
+from gniazdo.acquire.download import Downloader, HTTPStatusError, PullResult, prepare_out
 from gniazdo.corpus.speakleash import DatasetInfo, SpeakLeashWriter, Source
 from gniazdo.document import Document
 from gniazdo.errors import UserError
@@ -131,14 +131,17 @@ def pull_wolnelektury(out: str | Path, *, books: list[str] | None = None, limit:
                       api_url: str = DEFAULT_API_URL, downloader: Downloader | None = None,
                       keep_downloads: bool = False) -> PullResult:
     """Download Wolne Lektury books (all, or the ``books`` slugs; at most ``limit``) into
-    ``<out>/wolnelektury.jsonl.zst`` + manifest. Downloads are kept under ``<out>/.download/wolnelektury``
-    while the pull runs (a re-run after a failure reuses them) and removed when it succeeds."""
-    out = Path(out)
+    ``<out>/wolnelektury.jsonl.zst`` + manifest (+ ``pull.resolved.yaml``). Downloads are kept under
+    ``<out>/.download/wolnelektury`` while the pull runs (a re-run after a failure reuses them) and removed
+    when it succeeds. A listed book that answers 403/404/410 is skipped and counted; one named in
+    ``books`` is an error."""
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1 (got {limit})")
     api_url = api_url if api_url.endswith("/") else api_url + "/"
-    cache = out / ".download" / NAME
     dl = downloader or Downloader()
+    out = prepare_out(out, {"source": "wolnelektury", "api_url": api_url, "books": books, "limit": limit,
+                            "keep_downloads": keep_downloads, "retries": dl.retries})
+    cache = out / ".download" / NAME
     skipped: dict[str, int] = {}
     licenses: set[str] = set()
     info = DatasetInfo(description="Wolne Lektury: books from wolnelektury.pl, plain text without the "
@@ -161,7 +164,12 @@ def pull_wolnelektury(out: str | Path, *, books: list[str] | None = None, limit:
                 if slug is None:
                     skipped["no usable slug"] = skipped.get("no usable slug", 0) + 1
                     continue
-                doc, why = _pull_book(dl, api_url, cache, slug, entry)
+                try:
+                    doc, why = _pull_book(dl, api_url, cache, slug, entry)
+                except HTTPStatusError as e:
+                    if books or e.status not in (403, 404, 410):
+                        raise  # a book asked for by name must be there
+                    doc, why = None, f"listed but not downloadable (HTTP {e.status})"
                 if doc is None:
                     skipped[why] = skipped.get(why, 0) + 1
                     continue

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import click
 
 from gniazdo.errors import UserError
@@ -22,18 +19,6 @@ def _downloader(retries: int, no_progress: bool):
     from gniazdo.acquire import Downloader
 
     return Downloader(retries=retries, progress=not no_progress)
-
-
-def _start(out: str, args: dict[str, Any]) -> Path:
-    """Create OUT and record the resolved arguments as OUT/pull.resolved.yaml."""
-    from gniazdo.config import save_resolved
-
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
-    save_resolved({**args, "out": str(path.resolve())}, path, name="pull.resolved.yaml")
-    return path
 
 
 def _report(result) -> None:
@@ -79,10 +64,7 @@ def wolnelektury(out: str, books: str | None, limit: int | None, api_url: str | 
     slugs = [s.strip() for s in books.split(",") if s.strip()] if books else None
     if books is not None and not slugs:
         raise UserError("--books is empty; give slugs separated by commas")
-    api_url = api_url or DEFAULT_API_URL
-    path = _start(out, {"source": "wolnelektury", "api_url": api_url, "books": slugs, "limit": limit,
-                        "keep_downloads": keep_downloads, "retries": retries})
-    _report(pull_wolnelektury(path, books=slugs, limit=limit, api_url=api_url,
+    _report(pull_wolnelektury(out, books=slugs, limit=limit, api_url=api_url or DEFAULT_API_URL,
                               downloader=_downloader(retries, no_progress), keep_downloads=keep_downloads))
 
 
@@ -111,13 +93,9 @@ def hf(dataset: str, out: str, config_name: str | None, split: str, text_field: 
       gniazdo data pull hf allegro/klej-polemo2-in --split train --limit 1000 --out data/raw/polemo
       gniazdo data pull hf json --data-files https://example.org/pl.jsonl.zst --out data/raw/pl
     """
-    from gniazdo.acquire.hf import default_name, pull_hf
+    from gniazdo.acquire.hf import pull_hf
 
-    name = name or default_name(dataset, config_name)
-    path = _start(out, {"source": "hf", "dataset": dataset, "config": config_name, "split": split,
-                        "text_field": text_field, "data_files": list(data_files), "limit": limit, "name": name,
-                        "keep_downloads": keep_downloads, "retries": retries})
-    _report(pull_hf(dataset, path, config=config_name, split=split, text_field=text_field,
+    _report(pull_hf(dataset, out, config=config_name, split=split, text_field=text_field,
                     data_files=list(data_files), limit=limit, name=name,
                     downloader=_downloader(retries, no_progress), keep_downloads=keep_downloads))
 
@@ -139,5 +117,4 @@ def speakleash(name: str, base_url: str, out: str, retries: int, no_progress: bo
     """
     from gniazdo.acquire.speakleash import pull_speakleash
 
-    path = _start(out, {"source": "speakleash", "name": name, "base_url": base_url, "retries": retries})
-    _report(pull_speakleash(name, base_url, path, downloader=_downloader(retries, no_progress)))
+    _report(pull_speakleash(name, base_url, out, downloader=_downloader(retries, no_progress)))
