@@ -151,12 +151,8 @@ def pull_wolnelektury(out: str | Path, *, books: list[str] | None = None, limit:
     written = 0
     try:
         with dl:
-            if books:
-                entries: Iterable[dict[str, Any]] = [{"slug": s} for s in books]
-            else:
-                entries = list_books(dl, api_url, cache)
-            total = len(books) if books else None
-            counter = dl.add_counter("books", min(x for x in (limit, total) if x) if (limit or total) else None)
+            entries = [{"slug": s} for s in books] if books else list(list_books(dl, api_url, cache))
+            counter = dl.add_counter("books", min(len(entries), limit or len(entries)))
             for entry in entries:
                 if limit is not None and written >= limit:
                     break

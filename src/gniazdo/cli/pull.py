@@ -12,7 +12,8 @@ _retries = click.option("--retries", type=click.IntRange(min=0), default=5, show
                         help="Retries per file after a connection error, a timeout or a 5xx/429 answer.")
 _no_progress = click.option("--no-progress", is_flag=True, help="Do not show progress bars.")
 _keep = click.option("--keep-downloads", is_flag=True,
-                     help="Keep the raw downloads in OUT/.download/ (by default removed after success).")
+                     help="Keep the raw downloads in OUT/.download/ (removed after success by default); "
+                          "a later run reuses them instead of downloading again.")
 
 
 def _downloader(retries: int, no_progress: bool):
