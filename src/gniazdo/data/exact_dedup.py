@@ -24,6 +24,8 @@ class ExactDedupParams(Config):
 
 @register
 class ExactDedup(GlobalFilter):
+    """Drop exact copies of a text (64-bit xxh3 hash); the first copy in corpus order survives."""
+
     name = "exact_dedup"
     reason = "exact_duplicate"
     Params = ExactDedupParams

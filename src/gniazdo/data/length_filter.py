@@ -22,7 +22,7 @@ class LengthParams(Config):
 
 @register
 class LengthFilter(Filter):
-    """Reasons: ``too_short`` / ``too_long`` (characters), ``too_few_words`` / ``too_many_words``."""
+    """Drop documents too short or too long: reasons too_short/too_long (chars), too_few_words/too_many_words."""
 
     name = "length_filter"
     Params = LengthParams

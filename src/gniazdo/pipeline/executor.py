@@ -30,7 +30,7 @@ from gniazdo.errors import UserError
 from gniazdo.fileio import atomic_open, write_json_atomic
 from gniazdo.pipeline.config import PipelineConfig
 from gniazdo.pipeline.progress import PipelineProgress
-from gniazdo.pipeline.runner import marker_path, run_task, split_stages, stage_dir
+from gniazdo.pipeline.runner import excluded_dir, marker_path, run_task, split_stages, stage_dir
 from gniazdo.pipeline.stats import merge_stats
 from gniazdo.pipeline.tasks import Task, plan_tasks, work_dir
 
@@ -145,8 +145,8 @@ def _finalize(cfg: PipelineConfig, tasks: list[Task], n_stages: int, seconds: fl
     _merge_errors(out, tasks)
     excluded = sorted({r for ms in markers for m in ms for r in m["excluded"]})
     for reason in excluded:
-        rdir = out / "excluded" / reason
-        write_index(rdir, reason, sorted(rdir.glob("*.jsonl.zst")))
+        rdir = excluded_dir(out, reason)
+        write_index(rdir, rdir.name, sorted(rdir.glob("*.jsonl.zst")))
     steps = merge_stats(per_task)
     stats = {
         "tasks": len(tasks),

@@ -9,7 +9,8 @@ it writes the same files again.
 
 from __future__ import annotations
 
-import json
+import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -53,34 +54,55 @@ def marker_path(out: str | Path, stage: int, task: int) -> Path:
     return stage_dir(out, stage) / "done" / f"{task:05d}.json"
 
 
+_REASON_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def excluded_dir(out: str | Path, reason: str) -> Path:
+    """``out/excluded/<reason>``; a reason is a short slug, made safe as a folder name."""
+    return Path(out) / "excluded" / _REASON_UNSAFE.sub("_", reason)
+
+
 @dataclass
 class TaskSinks:
-    """Where a task's documents go: the main writer, excluded/<reason>/ writers, errors, global keys."""
+    """Where a task's documents go: the main writer, ``excluded/<reason>/`` writers, the error log and, before
+    a global filter, the documents' keys. All are temp files until :meth:`commit`."""
 
     cfg: PipelineConfig
     base: str
     stage: int
     main: Writer
-    keys: list[int] | None = None
+    errors: JsonlWriter | None = None  # stage 0 only: the only stage that reads raw input
+    keys: array | None = None
     excluded: dict[str, Writer] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    n_errors: int = 0
 
     def exclude(self, doc: Document, reason: str) -> None:
         if not self.cfg.output.excluded:
             return
         if reason not in self.excluded:
             name = self.base if self.stage == 0 else f"{self.base}_s{self.stage}"
-            self.excluded[reason] = SpeakLeashWriter(Path(self.cfg.output.path) / "excluded" / reason, name,
-                                                     add_id=True)
+            self.excluded[reason] = SpeakLeashWriter(excluded_dir(self.cfg.output.path, reason), name, add_id=True)
         self.excluded[reason].write(doc)
 
     def error(self, bad: BadRecord) -> None:
         if self.cfg.strict:
             raise UserError(f"{bad.describe()} (run without --strict to log it and go on)")
-        self.errors.append({"file": bad.path, "line": bad.line, "reason": bad.reason, "raw": bad.raw})
+        self.n_errors += 1
+        if self.errors is not None:
+            self.errors.write_record({"file": bad.path, "line": bad.line, "reason": bad.reason, "raw": bad.raw})
+
+    def commit(self, keys_path: Path) -> list[str]:
+        """Make every output final; returns the main outputs' paths."""
+        outputs = [str(p) for p in self.main.close()]
+        for w in [*self.excluded.values(), *([self.errors] if self.errors else [])]:
+            w.close()
+        if self.keys is not None:
+            with atomic_open(keys_path) as f:
+                np.save(f, np.frombuffer(self.keys, dtype=np.uint64))
+        return outputs
 
     def abort(self) -> None:
-        for w in [self.main, *self.excluded.values()]:
+        for w in [self.main, *self.excluded.values(), *([self.errors] if self.errors else [])]:
             w.abort()
 
 
@@ -133,32 +155,22 @@ def run_task(cfg: PipelineConfig, task: Task, n_tasks: int, stage: int,
     segments, globals_ = split_stages(cfg.build_steps())
     last = stage == len(segments) - 1
     base = shard_base(cfg.output.name, task.index, n_tasks)
-    if last:
-        main: Writer = open_main_writer(cfg, base)
-    else:
-        main = JsonlWriter(stage_dir(cfg.output.path, stage) / f"{task.index:05d}.jsonl.zst", compression_level=1)
-    sinks = TaskSinks(cfg, base, stage, main, keys=None if last else [])
+    sdir = stage_dir(cfg.output.path, stage)
+    main = open_main_writer(cfg, base) if last else JsonlWriter(sdir / f"{task.index:05d}.jsonl.zst",
+                                                                 compression_level=1)
+    errors = JsonlWriter(work_dir(cfg.output.path) / "errors" / f"{task.index:05d}.jsonl") if stage == 0 else None
+    sinks = TaskSinks(cfg, base, stage, main, errors, keys=None if last else array("Q"))
     try:
         meters, docs = _chain(cfg, task, stage, sinks, segments[stage], globals_)
         _drain(docs, sinks, None if last else globals_[stage], progress)
-        outputs = [str(p) for p in main.close()]
-        for w in sinks.excluded.values():
-            w.close()
+        outputs = sinks.commit(sdir / f"{task.index:05d}.keys.npy")
     except BaseException:
         sinks.abort()
         raise
     first = meters[0].stats
-    first.docs_in = first.docs_out + len(sinks.errors) + sum(first.dropped.values())
+    first.docs_in = first.docs_out + sinks.n_errors + sum(first.dropped.values())
     first.chars_in = first.chars_out + first.chars_dropped
-    if not last:
-        with atomic_open(stage_dir(cfg.output.path, stage) / f"{task.index:05d}.keys.npy") as f:
-            np.save(f, np.asarray(sinks.keys, dtype=np.uint64))
-    if stage == 0:
-        with atomic_open(work_dir(cfg.output.path) / "errors" / f"{task.index:05d}.jsonl", "w",
-                         encoding="utf-8") as f:
-            for e in sinks.errors:
-                f.write(json.dumps(e, ensure_ascii=False) + "\n")
-    marker = {"task": task.to_dict(), "stage": stage, "outputs": outputs, "errors": len(sinks.errors),
+    marker = {"task": task.to_dict(), "stage": stage, "outputs": outputs, "errors": sinks.n_errors,
               "excluded": sorted(sinks.excluded), "stats": [m.stats.to_dict() for m in meters]}
     write_json_atomic(marker_path(cfg.output.path, stage, task.index), marker)
     return marker
