@@ -157,3 +157,20 @@ def test_strict_stops_at_first_bad_record(tmp_path):
                                          "output": {"path": str(tmp_path / "out")}, "strict": True})
     with pytest.raises(UserError, match=r"a.jsonl:2: malformed JSON"):
         run_pipeline(cfg, progress=False)
+
+
+def test_steps_are_importable_classes_usable_without_the_executor():
+    from gniazdo.data.exact_dedup import ExactDedup
+    from gniazdo.data.length_filter import LengthFilter
+    from gniazdo.document import Document
+
+    docs = [Document("a", "Ala ma kota"), Document("b", "kot"), Document("c", "ALA  ma kota")]
+    f = LengthFilter(min_words=2)
+    dropped = []
+    f.exclude = lambda doc, reason: dropped.append((doc.id, reason))
+    assert [d.id for d in f.run(iter(docs))] == ["a", "c"]
+    assert dropped == [("b", "too_few_words")]
+    assert ExactDedup(normalize=True).key(docs[0]) == ExactDedup(normalize=True).key(docs[2])
+    assert ExactDedup().key(docs[0]) != ExactDedup().key(docs[2])
+    with pytest.raises(Exception):
+        LengthFilter(min_wordz=2)
