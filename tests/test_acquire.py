@@ -399,18 +399,18 @@ def test_cli_network_error_is_one_line_exit_2(server, tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
-BOOKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pl" / "corpus" / "books"
+SHARED_BOOKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pl" / "corpus" / "books"
 
 
-@pytest.mark.skipif(not BOOKS.exists(), reason=f"shared data not present: {BOOKS}")
+@pytest.mark.skipif(not SHARED_BOOKS.exists(), reason=f"shared data not present: {SHARED_BOOKS}")
 def test_clean_text_on_real_wolne_lektury_books():
     from gniazdo.acquire.wolnelektury import clean_text
 
-    for path in sorted(BOOKS.glob("*.txt")):
+    for path in sorted(SHARED_BOOKS.glob("*.txt")):
         raw = path.read_text(encoding="utf-8")
         text, _ = clean_text(raw)
         assert "\r" not in text and "ISBN" not in text[:300], path.name
         assert "Wolne Lektury" not in text[-2000:] and "-----" not in text[-2000:], path.name
         assert len(text) > 0.8 * len(raw.split("\n-----")[0]), path.name
-    text, _ = clean_text((BOOKS / "pan-tadeusz.txt").read_text(encoding="utf-8"))
+    text, _ = clean_text((SHARED_BOOKS / "pan-tadeusz.txt").read_text(encoding="utf-8"))
     assert text.startswith("Księga pierwsza") and "Litwo! Ojczyzno moja!" in text[:2000]

@@ -56,7 +56,7 @@ def test_data_run_prints_summary_and_writes_outputs(tmp_path):
                    "steps:\n  - {step: length_filter, min_words: 2}\n  - {step: exact_dedup}\n")
     r = run("data", "run", str(cfg), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert "too_few_words: 1" in r.stdout and "exact_duplicate: 1" in r.stdout
+    assert "too_few_words: 1" in r.stdout and "exact_dup: 1" in r.stdout
     assert (tmp_path / "out" / "corpus.jsonl.zst").exists() and (tmp_path / "out" / "corpus.manifest").exists()
 
 

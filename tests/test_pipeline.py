@@ -67,10 +67,10 @@ def test_pipeline_filters_dedups_and_reports(tmp_path):
     read, length, dedup = stats["steps"]
     assert read["docs_in"] == read["docs_out"] == len(records) == stats["documents_in"]
     assert length["docs_in"] == len(records) and dedup["docs_out"] == len(want) == stats["documents_out"]
-    assert length["docs_out"] - dedup["docs_out"] == dedup["dropped"]["exact_duplicate"]
+    assert length["docs_out"] - dedup["docs_out"] == dedup["dropped"]["exact_dup"]
     assert read["docs_out"] - length["docs_out"] == length["dropped"]["too_few_words"]
-    excluded = list(read_documents([tmp_path / "out" / "excluded" / "exact_duplicate"]))
-    assert len(excluded) == dedup["dropped"]["exact_duplicate"]
+    excluded = list(read_documents([tmp_path / "out" / "excluded" / "exact_dup"]))
+    assert len(excluded) == dedup["dropped"]["exact_dup"]
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["documents_out"] == len(want)
     resolved = read_yaml(tmp_path / "out" / "config.resolved.yaml")
     assert resolved["steps"][0] == {"step": "length_filter", "min_words": 8}
@@ -171,6 +171,27 @@ def test_steps_are_importable_classes_usable_without_the_executor():
     assert [d.id for d in f.run(iter(docs))] == ["a", "c"]
     assert dropped == [("b", "too_few_words")]
     assert ExactDedup(normalize=True).key(docs[0]) == ExactDedup(normalize=True).key(docs[2])
-    assert ExactDedup().key(docs[0]) != ExactDedup().key(docs[2])
+    assert ExactDedup(normalize=False).key(docs[0]) != ExactDedup(normalize=False).key(docs[2])
     with pytest.raises(Exception):
         LengthFilter(min_wordz=2)
+
+
+@pytest.mark.parametrize("keep, survivors", [("first", ["a1", "b1"]), ("longest", ["a2", "b1"]),
+                                             ("quality", ["a3", "b1"])])
+def test_exact_dedup_survivor_rules_across_tasks(tmp_path, keep, survivors):
+    write_jsonl(tmp_path / "in" / "1.jsonl", [{"id": "a1", "text": "Ala ma kota.", "quality": "LOW"},
+                                              {"id": "b1", "text": "Inny tekst.", "quality": "LOW"}])
+    write_jsonl(tmp_path / "in" / "2.jsonl", [{"id": "a2", "text": "ala  ma KOTA. ", "quality": "MEDIUM"},
+                                              {"id": "a3", "text": "Ala ma kota.", "quality": "HIGH"}])
+    cfg = PipelineConfig.model_validate({"input": {"paths": [str(tmp_path / "in")]},
+                                         "output": {"path": str(tmp_path / "out"), "name": "c"},
+                                         "steps": [{"step": "exact_dedup", "keep": keep}], "workers": 2})
+    stats = run_pipeline(cfg, progress=False)
+    kept = list(read_documents([tmp_path / "out"]))
+    assert sorted(d.id for d in kept) == survivors
+    winner = next(d for d in kept if d.id.startswith("a"))
+    assert winner.meta["dup_count"] == 2 and "dup_count" not in next(d for d in kept if d.id == "b1").meta
+    removed = list(read_documents([tmp_path / "out" / "excluded" / "exact_dup"]))
+    assert sorted(d.id for d in removed) == sorted({"a1", "a2", "a3"} - {winner.id})
+    assert all(d.meta["duplicate_of"] == winner.id for d in removed)
+    assert stats["steps"][-1]["dropped"] == {"exact_dup": 2}

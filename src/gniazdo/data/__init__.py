@@ -1,3 +1,12 @@
 """Built-in pipeline steps, one module each. Importing this package registers them by name."""
 
-from gniazdo.data import exact_dedup, length_filter  # noqa: F401
+from gniazdo.data import (  # noqa: F401
+    anonymize,
+    exact_dedup,
+    heuristics,
+    language,
+    length_filter,
+    metrics,
+    normalize,
+    quality,
+)

@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from gniazdo.config import save_resolved
 from gniazdo.corpus.speakleash import write_index
 from gniazdo.errors import UserError
 from gniazdo.fileio import atomic_open, write_json_atomic
+from gniazdo.pipeline.decide import decide
 from gniazdo.pipeline.config import PipelineConfig
 from gniazdo.pipeline.progress import PipelineProgress
 from gniazdo.pipeline.runner import excluded_dir, marker_path, run_task, split_stages, stage_dir
@@ -50,7 +49,8 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict[str, Any]:
             bar.skip(len(tasks) - len(pending))
             _run_stage(cfg, pending, len(tasks), stage, bar)
             if stage < len(globals_):
-                _decide_first_occurrence(out, stage, tasks)
+                sdir = stage_dir(out, stage)
+                decide([sdir / f"{t.index:05d}" for t in tasks], sdir / "decided.json")
     return _finalize(cfg, tasks, len(segments), time.perf_counter() - t0)
 
 
@@ -114,24 +114,6 @@ def _drain_queue(queue, advance: Callable[[int], None]) -> None:
             advance(queue.get_nowait())
         except Exception:  # queue.Empty; nothing more to show now
             return
-
-
-def _decide_first_occurrence(out: Path, stage: int, tasks: list[Task]) -> None:
-    """A global filter's decision: the first document of each key in corpus (task) order survives."""
-    sdir = stage_dir(out, stage)
-    done = sdir / "decided.json"
-    if done.exists():
-        return
-    keys = [np.load(sdir / f"{t.index:05d}.keys.npy") for t in tasks]
-    all_keys = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
-    keep = np.zeros(len(all_keys), dtype=bool)
-    keep[np.unique(all_keys, return_index=True)[1]] = True
-    offset = 0
-    for t, k in zip(tasks, keys):
-        with atomic_open(sdir / f"{t.index:05d}.keep.npy") as f:
-            np.save(f, keep[offset: offset + len(k)])
-        offset += len(k)
-    write_json_atomic(done, {"documents": int(len(keep)), "kept": int(keep.sum())})
 
 
 def _finalize(cfg: PipelineConfig, tasks: list[Task], n_stages: int, seconds: float) -> dict[str, Any]:

@@ -10,12 +10,9 @@ it writes the same files again.
 from __future__ import annotations
 
 import re
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
-
-import numpy as np
 
 from gniazdo.corpus import open_reader
 from gniazdo.corpus.base import Writer
@@ -23,8 +20,9 @@ from gniazdo.corpus.jsonl import JsonlReader, JsonlWriter
 from gniazdo.corpus.speakleash import SpeakLeashWriter
 from gniazdo.document import BadRecord, Document
 from gniazdo.errors import UserError
-from gniazdo.fileio import atomic_open, write_json_atomic
+from gniazdo.fileio import write_json_atomic
 from gniazdo.pipeline.config import PipelineConfig
+from gniazdo.pipeline.decide import SignatureWriter, apply_decision
 from gniazdo.pipeline.stats import Meter, StepStats
 from gniazdo.pipeline.step import GlobalFilter, Step
 from gniazdo.pipeline.tasks import Task, shard_base, work_dir
@@ -65,14 +63,14 @@ def excluded_dir(out: str | Path, reason: str) -> Path:
 @dataclass
 class TaskSinks:
     """Where a task's documents go: the main writer, ``excluded/<reason>/`` writers, the error log and, before
-    a global filter, the documents' keys. All are temp files until :meth:`commit`."""
+    a global filter, the documents' signatures. All are temp files until :meth:`commit`."""
 
     cfg: PipelineConfig
     base: str
     stage: int
     main: Writer
     errors: JsonlWriter | None = None  # stage 0 only: the only stage that reads raw input
-    keys: array | None = None
+    signatures: SignatureWriter | None = None  # before a global filter
     excluded: dict[str, Writer] = field(default_factory=dict)
     n_errors: int = 0
 
@@ -91,18 +89,18 @@ class TaskSinks:
         if self.errors is not None:
             self.errors.write_record({"file": bad.path, "line": bad.line, "reason": bad.reason, "raw": bad.raw})
 
-    def commit(self, keys_path: Path) -> list[str]:
+    def _side_writers(self) -> list:
+        return [*self.excluded.values(), *(w for w in (self.errors, self.signatures) if w is not None)]
+
+    def commit(self) -> list[str]:
         """Make every output final; returns the main outputs' paths."""
         outputs = [str(p) for p in self.main.close()]
-        for w in [*self.excluded.values(), *([self.errors] if self.errors else [])]:
-            w.close()
-        if self.keys is not None:
-            with atomic_open(keys_path) as f:
-                np.save(f, np.frombuffer(self.keys, dtype=np.uint64))
+        for w in self._side_writers():
+            w.close() if isinstance(w, Writer) else w.commit()
         return outputs
 
     def abort(self) -> None:
-        for w in [self.main, *self.excluded.values(), *([self.errors] if self.errors else [])]:
+        for w in [self.main, *self._side_writers()]:
             w.abort()
 
 
@@ -123,19 +121,9 @@ def _source(cfg: PipelineConfig, task: Task, stage: int, sinks: TaskSinks, globa
             drop: Callable[[Document, str], None]) -> Iterator[Document]:
     if stage == 0:
         return open_reader(task.path, cfg.input).read(sinks.error, task.start, task.end)
-    prev = stage_dir(cfg.output.path, stage - 1)
-    docs = JsonlReader(prev / f"{task.index:05d}.jsonl.zst").read()
-    keep = np.load(prev / f"{task.index:05d}.keep.npy")
-    return _apply_keep_mask(docs, keep, globals_[stage - 1].reason, drop)
-
-
-def _apply_keep_mask(docs: Iterator[Document], keep: np.ndarray, reason: str,
-                     drop: Callable[[Document, str], None]) -> Iterator[Document]:
-    for i, doc in enumerate(docs):
-        if keep[i]:
-            yield doc
-        else:
-            drop(doc, reason)
+    prefix = stage_dir(cfg.output.path, stage - 1) / f"{task.index:05d}"
+    docs = JsonlReader(prefix.with_suffix(".jsonl.zst")).read()
+    return apply_decision(docs, globals_[stage - 1], prefix, drop)
 
 
 def _dropper(stats: StepStats, sinks: TaskSinks) -> Callable[[Document, str], None]:
@@ -159,11 +147,12 @@ def run_task(cfg: PipelineConfig, task: Task, n_tasks: int, stage: int,
     main = open_main_writer(cfg, base) if last else JsonlWriter(sdir / f"{task.index:05d}.jsonl.zst",
                                                                  compression_level=1)
     errors = JsonlWriter(work_dir(cfg.output.path) / "errors" / f"{task.index:05d}.jsonl") if stage == 0 else None
-    sinks = TaskSinks(cfg, base, stage, main, errors, keys=None if last else array("Q"))
+    signatures = None if last else SignatureWriter(globals_[stage], sdir / f"{task.index:05d}")
+    sinks = TaskSinks(cfg, base, stage, main, errors, signatures)
     try:
         meters, docs = _chain(cfg, task, stage, sinks, segments[stage], globals_)
-        _drain(docs, sinks, None if last else globals_[stage], progress)
-        outputs = sinks.commit(sdir / f"{task.index:05d}.keys.npy")
+        _drain(docs, sinks, progress)
+        outputs = sinks.commit()
     except BaseException:
         sinks.abort()
         raise
@@ -192,13 +181,12 @@ def _chain(cfg: PipelineConfig, task: Task, stage: int, sinks: TaskSinks, steps:
     return meters, docs
 
 
-def _drain(docs: Iterator[Document], sinks: TaskSinks, next_global: GlobalFilter | None,
-           progress: ProgressFn | None) -> None:
+def _drain(docs: Iterator[Document], sinks: TaskSinks, progress: ProgressFn | None) -> None:
     n = 0
     for doc in docs:
         sinks.main.write(doc)
-        if next_global is not None:
-            sinks.keys.append(next_global.key(doc) & 0xFFFFFFFFFFFFFFFF)
+        if sinks.signatures is not None:
+            sinks.signatures.add(doc)
         n += 1
         if progress and n % PROGRESS_EVERY == 0:
             progress(PROGRESS_EVERY)

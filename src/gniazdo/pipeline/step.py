@@ -5,9 +5,9 @@ Three kinds, all configured by a pydantic ``Params`` model whose fields are the 
 * :class:`Step` — transforms or annotates documents (``run``).
 * :class:`Filter` — keeps or drops each document (``keep``) and says *why* it dropped one; dropped documents
   go to ``excluded/<reason>/`` so nothing is silently lost.
-* :class:`GlobalFilter` — a decision that needs the whole corpus (exact dedup): each document gets a 64-bit
-  key in one pass, the first occurrence of a key in corpus order survives. The executor splits the
-  pipeline there (datatrove's signature → decide → filter), so it stays exact with many workers.
+* :class:`GlobalFilter` — a decision that needs the whole corpus (exact dedup): each document gets a key and a
+  score in one pass, one document per key survives. The executor splits the pipeline there (datatrove's
+  signature → decide → filter), so it stays exact with many workers (see ``pipeline/decide.py``).
 """
 
 from __future__ import annotations
@@ -59,12 +59,22 @@ class Filter(Step):
 
 
 class GlobalFilter(Step):
-    """Keeps the first document of each key in corpus order; :meth:`key` maps a document to a uint64."""
+    """Keeps one document per key across the whole corpus: the one with the highest :meth:`score`, the first
+    in corpus order among equals. Subclasses define :meth:`key` (up to 16 bytes, e.g. a 128-bit hash)."""
 
     reason: ClassVar[str] = "duplicate"
 
-    def key(self, doc: Document) -> int:
+    def key(self, doc: Document) -> bytes:
         raise NotImplementedError
+
+    def score(self, doc: Document) -> float:
+        return 0.0
+
+    def mark_survivor(self, doc: Document, duplicates: int) -> None:
+        """Annotate a kept document that had ``duplicates`` copies removed."""
+
+    def mark_duplicate(self, doc: Document, survivor_id: str) -> None:
+        """Annotate a removed copy (it goes to ``excluded/<reason>/``) with the id of the one kept."""
 
 
 _REGISTRY: dict[str, type[Step]] = {}
