@@ -57,6 +57,9 @@ def test_txt_file_and_block_modes(tmp_path):
     blocks = list(read_documents([p], ReaderOptions(txt_mode="blocks")))
     assert [d.text for d in blocks] == ["Rozdział I", "Był sobie kot.\nMiał dom.", "Koniec."]
     assert [d.id for d in blocks] == ["ksiazka:1", "ksiazka:2", "ksiazka:3"]
+    lines = list(read_documents([p], ReaderOptions(txt_mode="lines")))
+    assert [(d.id, d.text) for d in lines] == [("ksiazka:1", "Rozdział I"), ("ksiazka:3", "Był sobie kot."),
+                                               ("ksiazka:4", "Miał dom."), ("ksiazka:7", "Koniec.")]
 
 
 def test_parquet_write_read_and_foreign_columns(tmp_path):

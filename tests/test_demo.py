@@ -2,19 +2,37 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gniazdo.corpus import read_documents
 from gniazdo.demo import run_demo
 from gniazdo.resources import sample_path
 
 
-def test_demo_runs_offline_and_removes_exact_dups(tmp_path):
-    results = run_demo(tmp_path / "demo", progress=False)
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    results = run_demo(out, progress=False)
+    return out, results
+
+
+def test_demo_pipeline_on_the_sample_corpus(demo):
+    out, results = demo
     stats = results["pipeline"]
     truth = {t["id"]: t for t in map(json.loads, sample_path("ground_truth.jsonl").read_text().splitlines())}
-    out = list(read_documents([tmp_path / "demo" / "corpus"]))
-    ids = {d.meta["id"] for d in out}
-    dups = {i for i, t in truth.items() if t["duplicate_of"]}
-    assert ids.isdisjoint(dups)
-    assert ids | dups >= {i for i, t in truth.items() if t["junk_kind"] != "too_short"}
-    assert stats["steps"][-1]["dropped"]["exact_dup"] == len(dups)
-    assert (tmp_path / "demo" / "corpus" / "sample.jsonl.zst").exists()
+    kept = list(read_documents([out / "corpus"]))
+    ids = {d.meta["id"] for d in kept}
+    assert ids and ids.isdisjoint({i for i, t in truth.items() if t["duplicate_of"]})  # exact copies never survive
+    assert all(truth[i]["language"] == "pl" for i in ids)  # English and German are filtered out
+    assert ids.isdisjoint({i for i, t in truth.items() if t["junk_kind"] == "too_short"})
+    junk = {i for i, t in truth.items() if t["junk"] and t["junk_kind"] != "mojibake"}  # mojibake is repaired
+    assert len(ids & junk) / len(ids) < 0.5 * len(junk) / len(truth)  # the filters at least halve the junk share
+    pii_values = [p["value"] for t in truth.values() for p in t["pii"]]
+    assert not any(v in d.text for d in kept for v in pii_values)  # all PII replaced
+    assert all(d.meta["quality"] in ("HIGH", "MEDIUM", "LOW") and "words" in d.meta for d in kept)
+    names = [s["name"] for s in stats["steps"]]
+    assert names == ["read", "normalize", "anonymize", "language", "metrics", "quality", "heuristics", "exact_dedup"]
+    language = stats["steps"][3]["dropped"]
+    assert language.get("language_en", 0) + language.get("language_de", 0) >= 15
+    assert set(stats["quality"]) <= {"HIGH", "MEDIUM", "LOW"} and abs(sum(stats["quality"].values()) - 1) < 1e-9
+    assert (out / "corpus" / "sample.jsonl.zst").exists() and (out / "corpus" / "config.resolved.yaml").exists()

@@ -8,12 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gniazdo.corpus.inspect import corpus_info
 from gniazdo.pipeline import InputConfig, OutputConfig, PipelineConfig, run_pipeline
 from gniazdo.resources import sample_path
 
+# The data pipeline SpeakLeash-style: repair, anonymise, keep Polish, measure, grade, filter, deduplicate.
 DEMO_STEPS: list[dict[str, Any]] = [
-    {"step": "length_filter", "min_chars": 60, "min_words": 10},
-    {"step": "exact_dedup"},
+    {"step": "normalize"},
+    {"step": "anonymize"},
+    {"step": "language", "keep": ["pl"]},
+    {"step": "metrics"},
+    {"step": "quality"},
+    {"step": "heuristics"},
+    {"step": "exact_dedup", "keep": "quality"},
 ]
 
 
@@ -39,11 +46,14 @@ def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
 
-    console.rule("[bold]1. corpus → cleaning pipeline (length filter, exact dedup)")
+    console.rule("[bold]1. corpus → data pipeline (normalize, anonymize, language, metrics, quality, "
+                 "heuristics, exact dedup)")
     cfg = demo_pipeline_config(out, workers)
     stats = run_pipeline(cfg, progress=progress)
     print_pipeline_summary(stats, cfg.output.path)
-    results["pipeline"] = stats
+    quality = corpus_info(Path(cfg.output.path))["stats"].get("quality", {})
+    console.print("quality of the kept documents: " + ", ".join(f"{k} {v:.0%}" for k, v in quality.items()))
+    results["pipeline"] = {**stats, "quality": quality}
 
     console.rule(f"[bold]done in {time.perf_counter() - t0:.1f}s — outputs in {out}/")
     return results

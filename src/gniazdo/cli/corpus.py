@@ -22,8 +22,8 @@ def input_options(f):
                      help="Input format (auto: from the file extension).")(f)
     f = click.option("--text-field", default="text", show_default=True, help="JSONL/Parquet text field.")(f)
     f = click.option("--id-field", default="id", show_default=True, help="JSONL/Parquet id field.")(f)
-    f = click.option("--txt-mode", type=click.Choice(["file", "blocks"]), default="file", show_default=True,
-                     help=".txt: one document per file, or per blank-line-separated block.")(f)
+    f = click.option("--txt-mode", type=click.Choice(["file", "blocks", "lines"]), default="file",
+                     show_default=True, help=".txt: one document per file, blank-line-separated block, or line.")(f)
     return f
 
 

@@ -20,7 +20,7 @@ class ReaderOptions(Config):
     format: Literal["auto", "speakleash", "jsonl", "txt", "parquet", "warc", "html"] = "auto"
     text_field: str = "text"
     id_field: str = "id"
-    txt_mode: Literal["file", "blocks"] = "file"  # .txt: one document per file, or per blank-line block
+    txt_mode: Literal["file", "blocks", "lines"] = "file"  # .txt: a document per file, blank-line block, or line
 
 
 def raise_on_error(bad: BadRecord) -> None:

@@ -1,4 +1,5 @@
-"""Plain text files: one document per file, or one per blank-line-separated block (``txt_mode: blocks``).
+"""Plain text files: one document per file, one per blank-line-separated block (``txt_mode: blocks``), or one
+per non-empty line (``txt_mode: lines``, e.g. OSCAR / Common Crawl line dumps).
 
 Line endings are normalised to ``\\n`` (Wolne Lektury's books, for one, come with CRLF).
 """
@@ -28,6 +29,11 @@ class TextReader(Reader):
             return
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         stem = file_stem(self.path)
+        if self.options.txt_mode == "lines":
+            for i, line in enumerate(text.split("\n")):
+                if line.strip():
+                    yield Document(f"{stem}:{i + 1}", line.strip(), {"source": self.path.name})
+            return
         if self.options.txt_mode == "file":
             if text.strip():
                 yield Document(stem, text.strip("\n"), {"source": self.path.name})
