@@ -181,3 +181,10 @@ def test_unknown_language_codes_are_config_errors(tmp_path):
     p.write_text("input: {paths: [x.jsonl]}\noutput: {path: out}\nsteps:\n  - {step: language, keep: [polish]}\n")
     with pytest.raises(UserError, match=r"steps.0.keep: .*unknown language code\(s\) polish"):
         load_pipeline(p)
+
+
+def test_text_without_letters_gets_no_language():
+    from gniazdo.data.language import identify
+
+    assert identify("12345 😀😀 !!!") == (None, 0.0)
+    assert identify("ok")[0] is not None

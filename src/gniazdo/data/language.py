@@ -24,6 +24,7 @@ prefix gives the same answers as the full text, at ~3x the speed). ``max_chars: 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from pydantic import Field, field_validator
@@ -52,6 +53,9 @@ class LanguageParams(Config):
         return codes
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 @lru_cache(maxsize=1)
 def identifier():
     """The py3langid model with probabilities normalised to [0, 1]; one per process."""
@@ -61,10 +65,11 @@ def identifier():
 
 
 def identify(text: str, max_chars: int | None = 2000) -> tuple[str | None, float]:
-    """(language code, probability) of ``text`` (its first ``max_chars`` characters); (None, 0.0) if empty."""
+    """(language code, probability) of ``text`` (its first ``max_chars`` characters); (None, 0.0) when it has
+    no letters at all (empty, digits, emoji): the model's guess there is arbitrary, so none is recorded."""
     if max_chars is not None:
         text = text[:max_chars]
-    if not text or text.isspace():  # isspace: no copy of the text, unlike strip()
+    if not _LETTER.search(text):
         return None, 0.0
     lang, score = identifier().classify(text)
     return lang, round(min(max(score, 0.0), 1.0), 4)
