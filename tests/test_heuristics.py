@@ -1,5 +1,5 @@
 """Gopher quality / Gopher repetition / FineWeb quality: each rule at its threshold (kept) and just over it
-(dropped, with the rule's reason); the Polish word splitter against spaCy's output; the steps in a pipeline."""
+(dropped, with the rule's reason); the steps in a pipeline. The Polish word splitter: tests/test_tokenize_pl.py."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ from gniazdo.corpus import read_documents
 from gniazdo.data.heuristics import (FineWebQualityParams, GopherQualityParams, GopherRepetitionParams,
                                      HeuristicsFilter, fineweb_quality, gopher_quality, gopher_repetition,
                                      split_words)
-from gniazdo.data.heuristics.text import words_of
 from gniazdo.document import Document
 from gniazdo.errors import UserError
 from gniazdo.pipeline import PipelineConfig, run_pipeline
 from gniazdo.pipeline.config import build_steps
 from gniazdo.pipeline.step import step_class
-from gniazdo.resources import sample_path
 
 GOOD = (
     "Kraków jest jednym z najstarszych miast w Polsce. Przez wieki był stolicą kraju, a dziś przyciąga turystów "
@@ -231,40 +229,6 @@ def test_newlines_per_word():
 
 def test_fineweb_empty_document():
     assert fineweb_quality(" \n\t\n", FineWebQualityParams()) == "empty"
-
-
-# --- word splitting ------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("text, expected", [
-    ("Ala ma kota, (np. psa) i 3,5 zł.", ["Ala", "ma", "kota", ",", "(", "np", ".", "psa", ")", "i", "3,5",
-                                          "zł", "."]),
-    ("„dom” e-mail: a@b.pl", ["„", "dom", "”", "e", "-", "mail", ":", "a@b.pl"]),
-    ("www.onet.pl http://onet.pl/a.html,", ["www.onet.pl", "http://onet.pl/a.html", ","]),
-    ("12.03.2020 r. 10km. 20% 1,5-2 12:30", ["12", ".", "03", ".", "2020", "r", ".", "10", "km", ".", "20", "%",
-                                             "1,5", "-", "2", "12:30"]),
-    ("abc... abc...def ... -abc abc- długo-", ["abc", ".", ".", ".", "abc", "...", "def", "...", "-abc", "abc",
-                                               "-", "długo-"]),
-    ("U.S.A. ul.Długa a.b.c biało-czerwony", ["U", ".", "S", ".", "A", ".", "ul", ".", "Długa", "a.b.c", "biało",
-                                              "-", "czerwony"]),
-    ("(8) np.:) tak :) ala:) 10.0.0.1 C++ xD", ["(", "8)", "np", ".", ":)", "tak", ":)", "ala", ":)", "10", ".",
-                                                "0.0", ".", "1", "C++", "xD"]),
-])
-def test_split_words_matches_spacy_polish(text, expected):
-    assert split_words(text) == expected
-
-
-def test_split_words_agrees_with_spacy_on_the_sample_corpus():
-    spacy = pytest.importorskip("spacy", reason="spaCy not installed (dev extra)")
-    nlp = spacy.blank("pl")
-    for doc in read_documents([sample_path("corpus.jsonl")]):
-        assert split_words(doc.text) == [t.text for t in nlp.tokenizer(doc.text) if t.text.strip()], doc.id
-
-
-def test_words_are_split_once_per_text_object():
-    text = "Ala ma kota."
-    assert words_of(text) is words_of(text)
-    other = "".join(["Ala ma ", "psa."])
-    assert words_of(other) == ["Ala", "ma", "psa", "."] and words_of(text) == ["Ala", "ma", "kota", "."]
 
 
 # --- steps -----------------------------------------------------------------------------------------------------

@@ -19,31 +19,12 @@ from gniazdo.data.heuristics import (FineWebQualityParams, GopherQualityParams, 
 
 WEB_SAMPLE = SHARED / "corpus" / "web" / "web_sample.jsonl"
 pytest.importorskip("spacy", reason="datatrove's Polish word tokenizer needs spaCy")
-filters = pytest.importorskip("datatrove.pipeline.filters", reason="datatrove is not installed")
+pytest.importorskip("datatrove.pipeline.filters", reason="datatrove is not installed")
 datatrove_data = pytest.importorskip("datatrove.data")
 
-
-def datatrove_filters(rep: GopherRepetitionParams, fw: FineWebQualityParams, q: GopherQualityParams):
-    """datatrove's three filters configured like ours (0 turns a rule off there; 999 turns short lines off)."""
-    return {
-        "gopher_repetition": filters.GopherRepetitionFilter(
-            dup_line_frac=rep.dup_line_frac or 0, dup_para_frac=rep.dup_para_frac or 0,
-            dup_line_char_frac=rep.dup_line_char_frac or 0, dup_para_char_frac=rep.dup_para_char_frac or 0,
-            top_n_grams=tuple(rep.top_n_grams), dup_n_grams=tuple(rep.dup_n_grams), language="pl"),
-        "fineweb_quality": filters.FineWebQualityFilter(
-            line_punct_thr=fw.line_punct_thr, line_punct_exclude_zero=fw.line_punct_exclude_zero,
-            short_line_thr=fw.short_line_thr or 999, short_line_length=fw.short_line_length,
-            char_duplicates_ratio=fw.char_duplicates_ratio, new_line_ratio=fw.new_line_ratio, language="pl"),
-        "gopher_quality": filters.GopherQualityFilter(
-            min_doc_words=q.min_doc_words, max_doc_words=q.max_doc_words,
-            min_avg_word_length=q.min_avg_word_length, max_avg_word_length=q.max_avg_word_length,
-            max_symbol_word_ratio=q.max_symbol_word_ratio, max_bullet_lines_ratio=q.max_bullet_lines_ratio,
-            max_ellipsis_lines_ratio=q.max_ellipsis_lines_ratio, max_non_alpha_words_ratio=q.min_alpha_words_ratio,
-            min_stop_words=q.min_stop_words, stop_words=q.stop_words, language="pl"),
-    }
+from gniazdo.data.heuristics.datatrove_config import datatrove_filters  # noqa: E402  (after the skips)
 
 
-@needs_shared(WEB_SAMPLE)
 def test_keep_drop_decisions_match_datatrove():
     docs = list(read_documents([WEB_SAMPLE]))
     if os.environ.get("GNIAZDO_FULL_PARITY") != "1":

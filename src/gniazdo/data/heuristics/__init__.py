@@ -16,8 +16,8 @@ Steps:
         gopher_quality: {min_doc_words: 30}
         fineweb_quality: null
 
-Words are FineWeb-2's Polish tokens (:mod:`.words`, spaCy's Polish rules) and are split once per document
-however many of these steps run in a row.
+Words are FineWeb-2's Polish tokens (:mod:`gniazdo.data.tokenize_pl`, spaCy's Polish rules, shared with the
+``metrics`` step) and are split once per document however many of these steps run in a row.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from gniazdo.data.heuristics.fineweb import FineWebQualityFilter, FineWebQuality
 from gniazdo.data.heuristics.gopher import (POLISH_STOP_WORDS, GopherQualityFilter, GopherQualityParams,
                                             GopherRepetitionFilter, GopherRepetitionParams, gopher_quality,
                                             gopher_repetition)
-from gniazdo.data.heuristics.words import split_words
+from gniazdo.data.tokenize_pl import split_words
 from gniazdo.document import Document
 from gniazdo.pipeline.step import Filter, register
 

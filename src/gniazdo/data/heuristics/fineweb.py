@@ -22,7 +22,8 @@ from operator import itemgetter
 from pydantic import Field
 
 from gniazdo.config import Config
-from gniazdo.data.heuristics.text import TERMINAL_PUNCTUATION, duplicates, words_of
+from gniazdo.data.heuristics.text import TERMINAL_PUNCTUATION, duplicates
+from gniazdo.data.tokenize_pl import words_of
 from gniazdo.document import Document
 from gniazdo.pipeline.step import Filter, register
 

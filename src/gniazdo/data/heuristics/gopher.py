@@ -1,7 +1,7 @@
 """Gopher's quality and repetition rules (Rae et al. 2021, MassiveText; datatrove's Gopher filters).
 
 Defaults are FineWeb-2's Polish (``pol_Latn``) settings; a threshold set to ``null`` (or 0, as in datatrove)
-turns its rule off. Words are FineWeb-2's Polish tokens (:mod:`gniazdo.data.heuristics.words`),
+turns its rule off. Words are FineWeb-2's Polish tokens (:mod:`gniazdo.data.tokenize_pl`),
 punctuation tokens included, so the fractions match FineWeb-2's.
 
 ``gopher_quality`` drops, in this order, with these reasons:
@@ -43,7 +43,8 @@ from operator import add, itemgetter, not_
 from pydantic import Field
 
 from gniazdo.config import Config
-from gniazdo.data.heuristics.text import SYMBOL, TOKEN_KINDS, WORD, duplicates, words_of
+from gniazdo.data.heuristics.text import SYMBOL, TOKEN_KINDS, WORD, duplicates
+from gniazdo.data.tokenize_pl import words_of
 from gniazdo.document import Document
 from gniazdo.pipeline.step import Filter, register
 

@@ -1,14 +1,15 @@
-"""What the heuristic rules share: symbol classes, per-token predicates and one document's words.
+"""What the heuristic rules share: symbol classes and per-token predicates.
 
-The three filters usually run back to back on the same document, so its words are split once: the last
-text split is remembered (by identity, so a step that rewrites ``doc.text`` gets a fresh split).
-Per-token predicates are cached, because a corpus has far fewer distinct tokens than tokens.
+A document's words come from :func:`gniazdo.data.tokenize_pl.words_of`, which splits each document once
+however many filters (and the metrics step) ask for it. Per-token predicates are cached, because a corpus
+has far fewer distinct tokens than tokens.
 """
 
 from __future__ import annotations
 
 import string
-from gniazdo.data.heuristics.words import Memo, split_words
+
+from gniazdo.data.tokenize_pl import Memo
 
 # Unicode sentence terminals, the set datatrove's FineWeb filter uses for "line ends in punctuation".
 TERMINAL_PUNCTUATION = frozenset(
@@ -51,18 +52,3 @@ def duplicates(items: list[str]) -> tuple[int, int]:
     unique = set(items)
     return len(items) - len(unique), sum(map(len, items)) - sum(map(len, unique))
 
-
-class _LastDocument:
-    """Remembers the last text split into words (one entry: documents flow through the filters one by one)."""
-
-    entry: tuple[str | None, list[str]] = (None, [])
-
-
-def words_of(text: str) -> list[str]:
-    """``split_words(text)``, split once even when several filters ask for the same document's words."""
-    last_text, last_words = _LastDocument.entry
-    if last_text is text:
-        return last_words
-    words = split_words(text)
-    _LastDocument.entry = (text, words)  # one tuple assignment: atomic, so threads never see a torn pair
-    return words

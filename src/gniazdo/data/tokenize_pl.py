@@ -1,10 +1,11 @@
-"""Polish word splitting the way FineWeb-2 does it, without spaCy.
+"""Polish tokens the way spaCy 3.x's blank ``pl`` tokenizer makes them, without spaCy.
 
-datatrove splits words for ``pol_Latn`` with spaCy's blank ``pl`` tokenizer, and the heuristic filters count
-those tokens — punctuation included — so n-gram fractions, the share of alphabetic words and the word count
-all depend on exactly where it splits. This module re-implements that tokenizer's algorithm and Polish rules
-(spaCy 3.x ``lang/pl/punctuation.py`` over the base punctuation classes), so our filters agree with FineWeb-2
-without a spaCy dependency:
+One tokenizer for every step that counts Polish words: datatrove (hence FineWeb-2's heuristic filters, see
+:mod:`gniazdo.data.heuristics`) splits ``pol_Latn`` words with ``spacy.blank("pl")``, and SpeakLeash's metrics
+(:mod:`gniazdo.data.metrics`) come from ``pl_core_news_md``, whose tokenizer has the same rules. The filters'
+n-gram fractions and word counts and the metrics' word, punctuation and sentence-length counts all depend on
+exactly where it splits, so this module re-implements the algorithm and the Polish rules (spaCy 3.x
+``lang/pl/punctuation.py`` over the base punctuation classes):
 
 1. the text splits on whitespace into chunks;
 2. a chunk that is a special case (emoticons, ``C++``, ...) is one token; otherwise prefixes (opening
@@ -12,17 +13,28 @@ without a spaCy dependency:
    currency after a digit) are peeled off one at a time, stopping early when a special case is left;
 3. what remains is one token if it looks like a URL, else it splits at infixes: hyphens and dashes, ellipses,
    symbols, a ``.`` before a digit or capital letter, ``, ! ? : < > = /`` between letters;
-4. tokens of one chunk that spell a special case are merged back (``10.0.0.1`` → ``10 . 0.0 . 1``).
+4. tokens of one chunk that spell a special case are merged back (``10.0.0.1`` → ``10 . 0.0 . 1``; spaCy
+   matches special cases over the whole document, where a match across two chunks can block one inside a
+   chunk, as in ``"a:) :)b"``: it takes marks glued to words on both sides of a space, and no document of
+   the Polish web sample or of SpeakLeash's benchmark has it);
+5. whitespace other than one plain space after a token is a token of its own (spaCy's space tokens:
+   ``"a\\n b"`` → ``a``, ``"\\n "``, ``b``); a whitespace run at the very start of the text is one whole.
 
-Letter classes use Unicode properties (``\\p{L}``, ``\\p{Ll}``, ...) where spaCy lists ranges; the two differ
-only for rare letters outside Latin, Greek and Cyrillic. Chunks repeat heavily in real text, so each chunk's
-tokens are cached: most of a document is split by dictionary look-ups.
+:func:`split_words` gives the tokens without the space tokens (datatrove's ``split_into_words``),
+:func:`tokenize` all of them (``[t.text for t in nlp.tokenizer(text)]``). Letter classes use Unicode
+properties (``\\p{L}``, ``\\p{Ll}``, ...) where spaCy lists ranges; the two differ only for rare letters
+outside Latin, Greek and Cyrillic. tests/test_tokenize_pl.py compares both functions with spaCy.
+
+Fast path: chunks repeat heavily in real text, so each chunk's tokens are cached and most of a document is
+split by dictionary look-ups; :func:`words_of` and :func:`tokens_of` also remember the last document, so the
+heuristic filters and the metrics step running one after another split a document once.
 """
 
 from __future__ import annotations
 
-from itertools import chain
-from typing import Any, Callable, Iterator
+import re
+from itertools import chain, filterfalse
+from typing import Any, Callable, Iterable, Iterator
 
 import regex
 
@@ -184,39 +196,95 @@ def _merge_specials(tokens: list[str]) -> list[str]:
     return out
 
 
-class Memo:
-    """``fn`` over strings, remembered; filled in bulk with a document's unseen keys and emptied when full.
+class Memo(dict):
+    """``fn`` over strings, remembered: a dict that computes a missing value on first look-up, emptied when full.
 
-    Reading a plain dict through ``map(dict.__getitem__, keys)`` costs a fraction of an ``lru_cache`` hit,
-    and a corpus' tokens repeat so much that clearing it now and then loses little.
+    Reading it through ``map(memo.__getitem__, keys)`` stays in C for every key seen before (a fraction of an
+    ``lru_cache`` hit), and a corpus' tokens repeat so much that clearing it now and then loses little.
     """
 
     def __init__(self, fn: Callable[[str], Any], max_size: int = 1 << 18) -> None:
+        super().__init__()
         self.fn, self.max_size = fn, max_size
-        self.values: dict[str, Any] = {}  # an exact dict: set.difference() has a fast path for it
 
-    def map(self, keys: list[str]) -> Iterator[Any]:
-        values = self.values
-        missing = set(keys).difference(values)
-        if missing:
-            if len(values) + len(missing) > self.max_size:
-                values.clear()
-            fn = self.fn
-            values.update((key, fn(key)) for key in missing)
-        return map(values.__getitem__, keys)
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self.fn(key)
+        return value
+
+    def map(self, keys: Iterable[str]) -> Iterator[Any]:
+        if len(self) > self.max_size:
+            self.clear()
+        return map(self.__getitem__, keys)
+
+
+# A word with one of these before or after it splits into the two, whatever the word: letters match no affix,
+# infix or URL rule, so the rules reduce to what they do to "a," or "(a" (checked here rather than assumed).
+_PLAIN_SUFFIXES = frozenset(c for c in ".,:;!?)]}\"”’»…" if _affix_tokens("a" + c) == ["a", c])
+_PLAIN_PREFIXES = frozenset(c for c in "„\"“«([{" if _affix_tokens(c + "a") == [c, "a"])
 
 
 def chunk_tokens(chunk: str) -> tuple[str, ...]:
-    """The tokens of one whitespace-free chunk."""
-    if chunk.isalpha() or chunk in SPECIALS:  # the common case: a plain word
+    """The tokens of one whitespace-free chunk; a whitespace run is one token."""
+    if chunk.isalpha() or chunk in SPECIALS or chunk.isspace():  # the common case: a plain word
         return (chunk,)
+    head, last = chunk[:-1], chunk[-1]
+    if last in _PLAIN_SUFFIXES and head.isalpha() and head not in _MERGE:  # "kota," "kota." skip the rules
+        return head, last
+    first, rest = chunk[0], chunk[1:]
+    if first in _PLAIN_PREFIXES and rest.isalpha() and first not in _MERGE:
+        return first, rest
     tokens = _affix_tokens(chunk)
     return tuple(_merge_specials(tokens) if len(tokens) > 1 else tokens)
 
 
-_CHUNKS = Memo(chunk_tokens)
+_CHUNKS = Memo(chunk_tokens)  # whitespace runs go through it too: they come out whole, as one token
+# Whitespace runs that make a space token: all but a single plain space (which only separates tokens).
+_SPACE_TOKEN = re.compile(r"([^\S ]\s*| \s+)")
 
 
 def split_words(text: str) -> list[str]:
     """The words (and punctuation tokens) of ``text`` as datatrove's ``split_into_words(text, "pl")`` gives them."""
     return list(chain.from_iterable(_CHUNKS.map(text.split())))
+
+
+def tokenize(text: str) -> list[str]:
+    """All of spaCy's tokens of ``text``, space tokens included: ``[t.text for t in spacy.blank("pl")(text)]``."""
+    parts = _SPACE_TOKEN.split(text)  # text between space tokens (single spaces only), then a space token...
+    if len(parts) == 1:
+        return split_words(text) if text[:1] != " " else [" ", *split_words(text)]
+    pieces = [" "] if text[:1] == " " and parts[0] else []  # one leading space is a token; so is a leading run
+    pieces += parts[0].split() if parts[0] else [parts[1]]
+    for i in range(1, len(parts), 2):
+        if i > 1 or parts[0]:
+            run = parts[i]  # a token keeps one plain space after it (spaCy's ``whitespace_``): the rest is a token
+            pieces.append(run[1:] if run[0] == " " else run)
+        pieces += parts[i + 1].split()
+    return list(chain.from_iterable(_CHUNKS.map(pieces)))
+
+
+class _LastDocument:
+    """The last document split (text, words, tokens), by identity: steps see documents one at a time, so the
+    heuristic filters and the metrics step ask for the same text in a row; a step that rewrites ``doc.text``
+    makes a new object and gets a fresh split. One tuple, replaced whole: threads never see a torn entry."""
+
+    entry: tuple[str | None, list[str] | None, list[str] | None] = (None, None, None)
+
+
+def words_of(text: str) -> list[str]:
+    """``split_words(text)``, remembered for the last text (callers must not modify the list)."""
+    last, words, tokens = _LastDocument.entry
+    if last is not text:
+        tokens = None
+    if last is not text or words is None:
+        words = split_words(text) if tokens is None else list(filterfalse(str.isspace, tokens))
+        _LastDocument.entry = (text, words, tokens)
+    return words
+
+
+def tokens_of(text: str) -> list[str]:
+    """``tokenize(text)``, remembered for the last text (callers must not modify the list)."""
+    last, words, tokens = _LastDocument.entry
+    if last is not text or tokens is None:
+        tokens = tokenize(text)
+        _LastDocument.entry = (text, words if last is text else None, tokens)
+    return tokens
