@@ -52,11 +52,11 @@ def steps() -> None:
     from gniazdo.pipeline import registered_steps
 
     for name, cls in registered_steps().items():
-        params = ", ".join(f"{k}={f.default!r}" for k, f in cls.Params.model_fields.items())
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        click.echo(f"{name:<18} {params}")
-        if doc:
-            click.echo(f"{'':<18} {doc}")
+        click.echo(f"{name:<18} {doc}")
+        for key, field in cls.Params.model_fields.items():
+            default = repr(field.get_default(call_default_factory=True))
+            click.echo(f"{'':<20}{key} = {default if len(default) <= 70 else default[:67] + '...'}")
 
 
 try:  # acquisition commands live in their own module
