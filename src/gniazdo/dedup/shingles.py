@@ -53,8 +53,8 @@ def word_hashes(text: str, fold_diacritics: bool = False) -> np.ndarray:
     return np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
 
 
-def shingle_hashes(text: str, params: ShingleParams | None = None) -> np.ndarray:
-    """Unique 64-bit hashes of the text's word n-grams (a text shorter than n words is one shingle)."""
+def ngram_hashes(text: str, params: ShingleParams | None = None) -> np.ndarray:
+    """The hash of every word n-gram in order, repeats included (a text shorter than n words is one n-gram)."""
     p = params or ShingleParams()
     words = word_hashes(text, p.fold_diacritics)
     n = min(p.n, len(words))
@@ -63,10 +63,20 @@ def shingle_hashes(text: str, params: ShingleParams | None = None) -> np.ndarray
     count = len(words) - n + 1
     h = np.zeros(count, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for k in range(n):
+        for k in range(n):  # one step per position in the n-gram, vectorised over all n-grams
             h += words[k: k + count] * _MULTIPLIERS[k]
         h ^= h >> np.uint64(29)  # mix the high bits down so that low-bit bands are as good as high ones
-    return np.unique(h)
+    return h
+
+
+def shingle_hashes(text: str, params: ShingleParams | None = None) -> np.ndarray:
+    """Unique 64-bit hashes of the text's word n-grams, sorted."""
+    return np.unique(ngram_hashes(text, params))
+
+
+def shingle_counts(text: str, params: ShingleParams | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unique shingle hashes (as :func:`shingle_hashes`) and how often each occurs in the text."""
+    return np.unique(ngram_hashes(text, params), return_counts=True)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
