@@ -11,7 +11,8 @@ from gniazdo.dedup import simhash
 from gniazdo.dedup.lsh import candidate_pairs
 from gniazdo.dedup.shingles import ShingleParams, shingle_hashes
 from gniazdo.dedup.shingles import shingle_counts
-from gniazdo.dedup.simhash import SimHashExpert, SimHashParams, band_keys_of, hamming, popcount
+from gniazdo.dedup.bits import popcount
+from gniazdo.dedup.simhash import SimHashExpert, SimHashParams, band_keys_of, hamming
 from gniazdo.resources import sample_path
 
 PARAGRAPH = (

@@ -15,23 +15,11 @@ from functools import lru_cache
 
 import numpy as np
 
-# 64-bit odd multipliers of the murmur3 / splitmix finalisers (good avalanche, fixed so keys are stable).
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+from gniazdo.dedup.bits import mix64
+
+# The golden-ratio constant: salts band indices and row positions (fixed, so keys are stable across runs).
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _GRID = 2001  # Simpson points per integral; odd, so Simpson's rule applies to the whole interval
-
-
-def fmix64(h: np.ndarray) -> np.ndarray:
-    """murmur3's 64-bit finaliser, a bijection on uint64 (so distinct inputs never collide), on a copy."""
-    h = np.asarray(h, dtype=np.uint64).copy()
-    with np.errstate(over="ignore"):
-        h ^= h >> np.uint64(33)
-        h *= _M1
-        h ^= h >> np.uint64(33)
-        h *= _M2
-        h ^= h >> np.uint64(33)
-    return h
 
 
 def _simpson(y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -93,11 +81,11 @@ def band_hashes(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     if bands < 1 or rows < 1 or bands * rows > width:
         raise ValueError(f"bands*rows = {bands}*{rows} does not fit signatures of width {width}")
     cols = sigs[:, : bands * rows].astype(np.uint64, copy=False).reshape(n, bands, rows)
-    salt = fmix64((np.arange(bands, dtype=np.uint64) + np.uint64(1)) * _GOLDEN)
+    salt = mix64((np.arange(bands, dtype=np.uint64) + np.uint64(1)) * _GOLDEN)
     h = np.broadcast_to(salt, (n, bands)).copy()
     with np.errstate(over="ignore"):
         for k in range(rows):
-            h = fmix64(h ^ cols[:, :, k]) + _GOLDEN * np.uint64(k + 1)  # position matters: (x, y) ≠ (y, x)
+            h = mix64(h ^ cols[:, :, k]) + _GOLDEN * np.uint64(k + 1)  # position matters: (x, y) ≠ (y, x)
     return h
 
 

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from gniazdo.config import Config
 from gniazdo.dedup.expert import Expert
+from gniazdo.dedup.bits import mix64, popcount
 from gniazdo.dedup.shingles import ShingleParams, shingle_counts
 
 BITS = 64
@@ -94,25 +95,9 @@ def fingerprints(hashes: np.ndarray, weights: np.ndarray, offsets: np.ndarray) -
     return fps
 
 
-def popcount(x: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64."""
-    if hasattr(np, "bitwise_count"):  # numpy ≥ 2
-        return np.bitwise_count(x).astype(np.int64)
-    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-    return table[np.ascontiguousarray(x, dtype="<u8").view(np.uint8).reshape(-1, 8)].sum(axis=1).reshape(x.shape)
-
-
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamming distances of fingerprints a[k], b[k] (arrays of uint64, or (k, 1) signature rows)."""
     return popcount(np.bitwise_xor(np.asarray(a, np.uint64).reshape(-1), np.asarray(b, np.uint64).reshape(-1)))
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a bijection of uint64 that spreads band values over all 64 bits (hash buckets)."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
 
 
 def band_keys_of(fps: np.ndarray, bands: int) -> np.ndarray:
@@ -125,7 +110,7 @@ def band_keys_of(fps: np.ndarray, bands: int) -> np.ndarray:
         mask = np.uint64((1 << width) - 1)
         value = (fps >> np.uint64(edges[b])) & mask
         # Band index in the top bits (band values of ≥ 2 bands are ≤ 32 bits): equal keys mean same band and value.
-        keys[:, b] = _mix64(value | (np.uint64(b) << _BAND_SHIFT))
+        keys[:, b] = mix64(value | (np.uint64(b) << _BAND_SHIFT))
     return keys
 
 
