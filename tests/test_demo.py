@@ -36,3 +36,10 @@ def test_demo_pipeline_on_the_sample_corpus(demo):
     assert language.get("language_en", 0) + language.get("language_de", 0) >= 15
     assert set(stats["quality"]) <= {"HIGH", "MEDIUM", "LOW"} and abs(sum(stats["quality"].values()) - 1) < 1e-9
     assert (out / "corpus" / "sample.jsonl.zst").exists() and (out / "corpus" / "config.resolved.yaml").exists()
+
+
+def test_demo_near_dedup_report(demo):
+    _, results = demo
+    scores = results["near_dedup"]
+    assert set(scores) == {"minhash", "simhash", "cosine", "majority vote"}
+    assert scores["majority vote"]["precision"] >= 0.95 and scores["majority vote"]["recall"] >= 0.9

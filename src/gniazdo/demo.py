@@ -35,6 +35,31 @@ def demo_pipeline_config(out: Path, workers: int = 1) -> PipelineConfig:
     )
 
 
+def _near_dedup_report(corpus: Path, console) -> dict[str, Any]:
+    """Vote on the cleaned corpus and score every expert and the vote against the sample's ground truth."""
+    from rich.table import Table
+
+    from gniazdo.corpus import read_documents
+    from gniazdo.dedup.evaluate import pair_scores
+    from gniazdo.dedup.run import NearDedupParams, vote
+    from gniazdo.dedup.truth import truth_pairs
+
+    docs = list(read_documents([corpus]))
+    texts, ids = [d.text for d in docs], [d.meta.get("id", d.id) for d in docs]
+    truth = truth_pairs(ids, sample_path("ground_truth.jsonl"))
+    votes = vote(texts, NearDedupParams(vote="majority"))
+    scores = {name: pair_scores(votes.expert_pairs(name), truth, len(texts)) for name in votes.verdict}
+    scores["majority vote"] = pair_scores(votes.pairs[votes.accepted], truth, len(texts))
+    table = Table(title=f"{len(texts)} documents, {len(votes.pairs)} candidate pairs, {len(truth)} true pairs",
+                  title_justify="left")
+    for col in ("detector", "pairs", "precision", "recall", "F1"):
+        table.add_column(col, justify="left" if col == "detector" else "right")
+    for name, s in scores.items():
+        table.add_row(name, str(s["predicted"]), f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}")
+    console.print(table)
+    return scores
+
+
 def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
              progress: bool = True) -> dict[str, Any]:
     """Run every demo stage; returns each stage's summary keyed by stage name."""
@@ -54,6 +79,9 @@ def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
     quality = corpus_info(Path(cfg.output.path))["stats"].get("quality", {})
     console.print("quality of the kept documents: " + ", ".join(f"{k} {v:.0%}" for k, v in quality.items()))
     results["pipeline"] = {**stats, "quality": quality}
+
+    console.rule("[bold]2. near-duplicates after exact dedup: MinHash, SimHash, cosine, majority vote")
+    results["near_dedup"] = _near_dedup_report(Path(cfg.output.path), console)
 
     console.rule(f"[bold]done in {time.perf_counter() - t0:.1f}s — outputs in {out}/")
     return results
