@@ -143,13 +143,16 @@ def test_estimate_error_matches_theory_over_many_pairs():
     words = PIEROGI.split() * 3
     rng = np.random.default_rng(3)
     texts = [" ".join(w if rng.random() > 0.08 else "zmiana" for w in words) for _ in range(30)]
-    expert = MinHashExpert(num_perm=128)
-    sigs = expert.signatures(texts)
-    shingles = expert.shingles(texts)
-    exact = np.array([jaccard(shingles[0], shingles[i]) for i in range(1, 30)])
-    est = expert.similarity(sigs[np.zeros(29, dtype=int)], sigs[1:])
-    # Standard error of the estimate is sqrt(J(1-J)/128) <= 0.045; allow ~2.5 of them on average.
-    assert np.sqrt(np.mean((est - exact) ** 2)) < 0.06
+    errors = []
+    for seed in range(1, 6):  # the pairs share text 0, so one seed's errors are correlated: average seeds
+        expert = MinHashExpert(num_perm=128, seed=seed)
+        sigs = expert.signatures(texts)
+        shingles = expert.shingles(texts)
+        exact = np.array([jaccard(shingles[0], shingles[i]) for i in range(1, 30)])
+        errors.append(expert.similarity(sigs[np.zeros(29, dtype=int)], sigs[1:]) - exact)
+    # Standard error of the estimate is sqrt(J(1-J)/128) <= 0.045; the RMSE must be of that order.
+    assert np.sqrt(np.mean(np.square(errors))) < 0.06
+    assert abs(np.mean(errors)) < 0.02  # unbiased
 
 
 def test_signatures_are_deterministic_and_seeded():
@@ -179,7 +182,8 @@ def test_empty_document_signature():
 
 
 def test_params_band_shape_and_validation():
-    assert MinHashParams().band_shape() == (9, 13)
+    assert MinHashParams(fn_weight=0.5).band_shape() == (9, 13)  # datasketch's choice at equal weights
+    assert MinHashParams().band_shape() == (10, 12)  # missed pairs weigh 0.6
     assert MinHashParams(bands=16).band_shape() == (16, 8)
     assert MinHashParams(rows=5).band_shape() == (25, 5)
     assert MinHashParams(bands=10, rows=10).band_shape() == (10, 10)
@@ -235,7 +239,7 @@ def _sample_corpus():
     return [d["text"] for d in docs], exact, near
 
 
-@pytest.mark.parametrize("threshold, min_recall", [(0.7, 0.55), (0.5, 0.9)])
+@pytest.mark.parametrize("threshold, min_recall", [(0.7, 0.45), (0.5, 0.9)])  # near-copies: Jaccard 0.6-0.83
 def test_find_duplicates_on_sample_corpus(threshold, min_recall):
     # Measured (5-word shingles, num_perm 128): threshold 0.8 → P 1.00 R 0.44, 0.7 → P 1.00 R 0.60,
     # 0.5 → P 1.00 R 0.96. The sample's near duplicates have exact Jaccard 0.60–0.83, so a high threshold

@@ -38,6 +38,9 @@ class MinHashParams(Config):
     threshold: float = Field(0.8, gt=0.0, lt=1.0)  # estimated Jaccard at or above which a pair is a duplicate
     bands: int | None = Field(None, ge=1)  # both None: chosen by optimal_bands(threshold, num_perm)
     rows: int | None = Field(None, ge=1)
+    # Weight of missed pairs against extra candidates when choosing bands × rows: dedup would rather check a
+    # few more candidates (each is scored by the estimate anyway) than miss a copy. 0.6 → 16×8 at 0.7/128.
+    fn_weight: float = Field(0.6, gt=0.0, lt=1.0)
     shingles: ShingleParams = ShingleParams()
     seed: int = Field(1, ge=0)
     verify: bool = False  # rescore candidates with the exact Jaccard of their shingles
@@ -55,7 +58,7 @@ class MinHashParams(Config):
     def band_shape(self) -> tuple[int, int]:
         """(bands, rows): as given, the missing one filled to use num_perm, or both optimal."""
         if self.bands is None and self.rows is None:
-            return optimal_bands(self.threshold, self.num_perm)
+            return optimal_bands(self.threshold, self.num_perm, 1.0 - self.fn_weight, self.fn_weight)
         if self.rows is None:
             return self.bands, self.num_perm // self.bands
         if self.bands is None:

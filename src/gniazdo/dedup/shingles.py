@@ -5,22 +5,20 @@ whitespace) folded to one space. Polish diacritics are **kept** by default: ``ż
 different words (``łaska``/``laska``, ``żona``/``zona``), and mojibake repair belongs to the ``normalize``
 step, not to dedup; ``fold_diacritics: true`` maps them to ASCII for corpora where whole sources lost them.
 
-Hashing: each word once with xxh3-64, then the n-gram hash is a polynomial combination of its word hashes
-computed for all positions at once with numpy (uint64 arithmetic wraps mod 2^64), instead of hashing every
-joined n-gram string in Python.
+Hashing: every word by a polynomial hash over its UTF-8 bytes, all words of a text at once (see
+:func:`word_hashes`), then the n-gram hash is a polynomial combination of its word hashes computed for all
+positions at once (uint64 arithmetic wraps mod 2^64): no Python call per word or per n-gram.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
-
 import numpy as np
-import xxhash
 from pydantic import Field
 
 from gniazdo.config import Config
+from gniazdo.dedup.bits import mix64
 
 _NON_WORD = re.compile(r"[\W_]+")
 # Odd 64-bit multipliers for the positions of an n-gram (fixed: signatures must be stable across runs).
@@ -43,14 +41,48 @@ def normalize(text: str, fold_diacritics: bool = False) -> str:
     return text
 
 
-@lru_cache(maxsize=1 << 18)
-def _word_hash(word: str) -> int:
-    return xxhash.xxh3_64_intdigest(word.encode("utf-8"))
+_BASE = np.uint64(0x100000001B3)  # odd, so invertible modulo 2^64
+_BASE_INV = np.uint64(pow(int(_BASE), -1, 1 << 64))
+_powers = np.ones(1, dtype=np.uint64)
+_inverse_powers = np.ones(1, dtype=np.uint64)
+
+
+def _power_tables(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """B^t and B^-t (mod 2^64) for t < n, grown on demand and kept."""
+    global _powers, _inverse_powers
+    if len(_powers) < n:
+        size = max(n, 2 * len(_powers))
+        with np.errstate(over="ignore"):
+            _powers = np.full(size, _BASE, dtype=np.uint64)
+            _powers[0] = 1
+            np.cumprod(_powers, dtype=np.uint64, out=_powers)
+            _inverse_powers = np.full(size, _BASE_INV, dtype=np.uint64)
+            _inverse_powers[0] = 1
+            np.cumprod(_inverse_powers, dtype=np.uint64, out=_inverse_powers)
+    return _powers[:n], _inverse_powers[:n]
 
 
 def word_hashes(text: str, fold_diacritics: bool = False) -> np.ndarray:
-    words = normalize(text, fold_diacritics).split()
-    return np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
+    """A 64-bit hash of every word of the normalised text, in order, computed for all words at once.
+
+    Polynomial hashing over the UTF-8 bytes: with prefix sums P[k] = Σ_{t<k} byte_t · B^t (mod 2^64), the
+    word at [i, j) hashes to (P[j] − P[i]) · B^−i, independent of where it stands; a murmur finaliser with
+    the word length then spreads the bits. No Python call per word.
+    """
+    data = normalize(text, fold_diacritics).encode("utf-8")
+    if not data:
+        return np.zeros(0, dtype=np.uint64)
+    b = np.frombuffer(data, dtype=np.uint8)
+    spaces = np.flatnonzero(b == 32)  # normalize() leaves exactly one space between words
+    starts = np.concatenate([[0], spaces + 1])
+    ends = np.concatenate([spaces, [len(b)]])
+    powers, inverse = _power_tables(len(b) + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(b) + 1, dtype=np.uint64)  # (concatenating an int 0 would promote to float64)
+        np.cumsum(b.astype(np.uint64) * powers[:len(b)], dtype=np.uint64, out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * inverse[starts]
+        h += (ends - starts).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return mix64(h)
 
 
 def ngram_hashes(text: str, params: ShingleParams | None = None) -> np.ndarray:
