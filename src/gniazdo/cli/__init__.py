@@ -26,9 +26,10 @@ def cli() -> None:
 def _register() -> None:
     from gniazdo.cli.corpus import corpus
     from gniazdo.cli.data import data
+    from gniazdo.cli.dedup import dedup
     from gniazdo.cli.demo import demo
 
-    for command in (corpus, data, demo):
+    for command in (corpus, data, dedup, demo):
         cli.add_command(command)
 
 

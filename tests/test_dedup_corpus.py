@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+
+from gniazdo.cli import main
+from gniazdo.corpus import read_documents
+from gniazdo.dedup.corpus import DedupConfig, dedup_corpus
+from gniazdo.resources import sample_path
+
+
+def test_dedup_corpus_writes_survivors_excluded_and_report(tmp_path):
+    out = tmp_path / "out"
+    summary = dedup_corpus(DedupConfig(inputs=[str(sample_path("corpus.jsonl"))], out=str(out), keep="longest",
+                                       report=True))
+    truth = {t["id"]: t for t in map(json.loads, sample_path("ground_truth.jsonl").read_text().splitlines())}
+    copies = {i for i, t in truth.items() if t["duplicate_of"] or t["near_duplicate_of"]}
+    kept = list(read_documents([out / "corpus.jsonl.zst"]))
+    removed = list(read_documents([out / "excluded" / "near_dup"]))
+    assert summary["documents"] == 265 == len(kept) + len(removed)
+    assert len(removed) == len(copies) == summary["removed"]
+    by_id = {d.id: d for d in kept}
+    for doc in removed:  # each removed copy points to a kept survivor of its cluster, no shorter than it
+        survivor = by_id[doc.meta["duplicate_of"]]
+        assert survivor.meta["dup_cluster_size"] >= 2 and len(survivor.text) >= len(doc.text)
+    assert set(summary["experts"]) == {"minhash", "simhash", "cosine"}
+    assert summary["agreement"]["minhash"]["minhash"] == 1.0
+    assert (out / "cluster_sizes.png").stat().st_size > 1000 and (out / "config.resolved.yaml").exists()
+
+
+def test_dedup_cli_with_overrides(tmp_path, capsys):
+    out = tmp_path / "o"
+    main(["dedup", str(sample_path("corpus.jsonl")), "--out", str(out), "--experts", "minhash,cosine",
+          "--vote", "all", "near.cosine.threshold=0.85"])
+    assert "kept" in capsys.readouterr().out
+    resolved = (out / "config.resolved.yaml").read_text()
+    assert "threshold: 0.85" in resolved and "- minhash" in resolved
+    summary = json.loads((out / "dedup.json").read_text())
+    assert set(summary["experts"]) == {"minhash", "cosine"} and summary["removed"] > 10
