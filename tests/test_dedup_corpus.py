@@ -36,3 +36,31 @@ def test_dedup_cli_with_overrides(tmp_path, capsys):
     assert "threshold: 0.85" in resolved and "- minhash" in resolved
     summary = json.loads((out / "dedup.json").read_text())
     assert set(summary["experts"]) == {"minhash", "cosine"} and summary["removed"] > 10
+
+
+def test_near_dedup_pipeline_step_across_tasks(tmp_path):
+    from gniazdo.pipeline import PipelineConfig, run_pipeline
+
+    docs = [json.loads(line) for line in sample_path("corpus.jsonl").read_text().splitlines()]
+    for k in range(3):  # three input files: three tasks, so the vote is global across tasks
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / f"{k}.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False)
+                                                              for d in docs[k::3]), encoding="utf-8")
+    cfg = PipelineConfig.model_validate({"input": {"paths": [str(tmp_path / "in")]},
+                                         "output": {"path": str(tmp_path / "out"), "name": "c"},
+                                         "steps": [{"step": "exact_dedup"},
+                                                   {"step": "near_dedup", "keep": "longest"}],
+                                         "workers": 2})
+    stats = run_pipeline(cfg, progress=False)
+    truth = {t["id"]: t for t in map(json.loads, sample_path("ground_truth.jsonl").read_text().splitlines())}
+    kept = list(read_documents([tmp_path / "out"]))
+    near = list(read_documents([tmp_path / "out" / "excluded" / "near_dup"]))
+    exact = list(read_documents([tmp_path / "out" / "excluded" / "exact_dup"]))
+    removed = {d.id for d in near} | {d.id for d in exact}
+    copies = {i for i, t in truth.items() if t["duplicate_of"] or t["near_duplicate_of"]}
+    assert len(removed) == len(copies) and len(kept) == 265 - len(copies)
+    survivors = {d.id: d for d in kept}
+    for d in near:
+        s = survivors[d.meta["duplicate_of"]]
+        assert s.meta["dup_cluster_id"] == s.id and s.meta["dup_cluster_size"] >= 2 and len(s.text) >= len(d.text)
+    assert stats["steps"][-1]["name"] == "near_dedup" and stats["steps"][-1]["dropped"] == {"near_dup": len(near)}

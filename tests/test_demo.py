@@ -31,7 +31,8 @@ def test_demo_pipeline_on_the_sample_corpus(demo):
     assert not any(v in d.text for d in kept for v in pii_values)  # all PII replaced
     assert all(d.meta["quality"] in ("HIGH", "MEDIUM", "LOW") and "words" in d.meta for d in kept)
     names = [s["name"] for s in stats["steps"]]
-    assert names == ["read", "normalize", "anonymize", "language", "metrics", "quality", "heuristics", "exact_dedup"]
+    assert names == ["read", "normalize", "anonymize", "language", "metrics", "quality", "heuristics", "exact_dedup",
+                     "near_dedup"]
     language = stats["steps"][3]["dropped"]
     assert language.get("language_en", 0) + language.get("language_de", 0) >= 15
     assert set(stats["quality"]) <= {"HIGH", "MEDIUM", "LOW"} and abs(sum(stats["quality"].values()) - 1) < 1e-9
@@ -41,5 +42,6 @@ def test_demo_pipeline_on_the_sample_corpus(demo):
 def test_demo_near_dedup_report(demo):
     _, results = demo
     scores = results["near_dedup"]
-    assert set(scores) == {"minhash", "simhash", "cosine", "majority vote"}
-    assert scores["majority vote"]["precision"] >= 0.95 and scores["majority vote"]["recall"] >= 0.9
+    assert set(scores) == {"minhash", "simhash", "cosine", "majority vote (pipeline)"}
+    pipeline = scores["majority vote (pipeline)"]
+    assert pipeline["true"] > 0 and pipeline["precision"] >= 0.95 and pipeline["recall"] >= 0.9

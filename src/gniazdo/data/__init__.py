@@ -7,6 +7,7 @@ from gniazdo.data import (  # noqa: F401
     language,
     length_filter,
     metrics,
+    near_dedup,
     normalize,
     quality,
 )

@@ -4,7 +4,8 @@ Reads the corpus, votes (:mod:`gniazdo.dedup.run`), clusters the accepted pairs,
 cluster by the keep rule and writes:
 
     OUT/corpus.jsonl.zst (+ .manifest)    survivors; a survivor of a cluster gets meta.dup_cluster_id
-                                          (the id of the cluster's first document) and meta.dup_cluster_size
+                                          (its own id: clusters are named by their survivor) and
+                                          meta.dup_cluster_size
     OUT/excluded/near_dup/                removed documents, meta.duplicate_of = their survivor's id
     OUT/dedup.json                        counts, per-expert pairs, agreement matrix, cluster-size histogram
     OUT/cluster_sizes.png                 the histogram (with --report)
@@ -73,7 +74,7 @@ def _write(docs: list[Document], cluster_ids: np.ndarray, sizes: np.ndarray, sur
             size = int(sizes[cluster_ids[i]])
             if survivors[i] == i:
                 if size > 1:
-                    doc.meta["dup_cluster_id"] = docs[cluster_ids[i]].id
+                    doc.meta["dup_cluster_id"] = doc.id  # a cluster is named by its survivor
                     doc.meta["dup_cluster_size"] = size
                 main.write(doc)
                 kept += 1

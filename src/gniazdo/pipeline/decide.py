@@ -69,7 +69,17 @@ def decide(prefixes: list[Path], done: Path) -> None:
     survivor[order] = order[starts][group]
     dup_count = np.empty(n, dtype=np.int32)
     dup_count[order] = (np.bincount(group) - 1)[group]
-    keep = survivor == index
+    write_decisions(prefixes, sizes, survivor, dup_count, done)
+
+
+def task_sizes(prefixes: list[Path]) -> list[int]:
+    return [len(np.load(p.with_suffix(".sig.npz"))["scores"]) for p in prefixes]
+
+
+def write_decisions(prefixes: list[Path], sizes: list[int], survivor: np.ndarray, dup_count: np.ndarray,
+                    done: Path) -> None:
+    """Per task: the keep mask, the survivors' duplicate counts and each removed document's survivor id."""
+    keep = survivor == np.arange(len(survivor))
     offsets = np.cumsum([0, *sizes])
     needed_ids = _ids_of(prefixes, offsets, np.unique(survivor[~keep]))
     for i, prefix in enumerate(prefixes):
@@ -78,7 +88,7 @@ def decide(prefixes: list[Path], done: Path) -> None:
         with atomic_open(prefix.with_suffix(".decision.npz")) as f:
             np.savez(f, keep=keep[lo:hi], dup_count=np.where(keep[lo:hi], dup_count[lo:hi], 0))
         write_json_atomic(prefix.with_suffix(".survivors.json"), removed)
-    write_json_atomic(done, {"documents": int(n), "kept": int(keep.sum())})
+    write_json_atomic(done, {"documents": int(len(survivor)), "kept": int(keep.sum())})
 
 
 def _ids_of(prefixes: list[Path], offsets: np.ndarray, wanted: np.ndarray) -> dict[int, str]:

@@ -26,7 +26,6 @@ from gniazdo.config import save_resolved
 from gniazdo.corpus.speakleash import write_index
 from gniazdo.errors import UserError
 from gniazdo.fileio import atomic_open, write_json_atomic
-from gniazdo.pipeline.decide import decide
 from gniazdo.pipeline.config import PipelineConfig
 from gniazdo.pipeline.progress import PipelineProgress
 from gniazdo.pipeline.runner import excluded_dir, marker_path, run_task, split_stages, stage_dir
@@ -50,7 +49,7 @@ def run_pipeline(cfg: PipelineConfig, progress: bool = True) -> dict[str, Any]:
             _run_stage(cfg, pending, len(tasks), stage, bar)
             if stage < len(globals_):
                 sdir = stage_dir(out, stage)
-                decide([sdir / f"{t.index:05d}" for t in tasks], sdir / "decided.json")
+                globals_[stage].decide([sdir / f"{t.index:05d}" for t in tasks], sdir / "decided.json")
     return _finalize(cfg, tasks, len(segments), time.perf_counter() - t0)
 
 

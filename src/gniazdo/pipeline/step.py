@@ -76,6 +76,14 @@ class GlobalFilter(Step):
     def mark_duplicate(self, doc: Document, survivor_id: str) -> None:
         """Annotate a removed copy (it goes to ``excluded/<reason>/``) with the id of the one kept."""
 
+    def decide(self, prefixes: list, done) -> None:
+        """The one global decision over all tasks' signatures (see ``pipeline/decide.py``): by default one
+        survivor per key. A subclass may decide otherwise (near-duplicates: by a vote over pairs) as long as it
+        writes the same per-task decision files."""
+        from gniazdo.pipeline.decide import decide
+
+        decide(prefixes, done)
+
 
 _REGISTRY: dict[str, type[Step]] = {}
 
