@@ -64,3 +64,31 @@ def test_near_dedup_pipeline_step_across_tasks(tmp_path):
         s = survivors[d.meta["duplicate_of"]]
         assert s.meta["dup_cluster_id"] == s.id and s.meta["dup_cluster_size"] >= 2 and len(s.text) >= len(d.text)
     assert stats["steps"][-1]["name"] == "near_dedup" and stats["steps"][-1]["dropped"] == {"near_dup": len(near)}
+
+
+def test_incremental_index_matches_earlier_corpora(tmp_path):
+    docs = [json.loads(line) for line in sample_path("corpus.jsonl").read_text().splitlines()]
+    truth = {t["id"]: t for t in map(json.loads, sample_path("ground_truth.jsonl").read_text().splitlines())}
+    originals = [d for d in docs if not (truth[d["id"]]["duplicate_of"] or truth[d["id"]]["near_duplicate_of"])]
+    copies = [d for d in docs if truth[d["id"]]["duplicate_of"] or truth[d["id"]]["near_duplicate_of"]]
+    for name, part in (("a", originals), ("b", copies)):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in part))
+    index = tmp_path / "index"
+    first = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "a.jsonl")], out=str(tmp_path / "o1"), index=str(index)))
+    assert first["removed"] == 0 and first["indexed_before"] == 0
+    second = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "b.jsonl")], out=str(tmp_path / "o2"),
+                                      index=str(index)))
+    assert second["indexed_before"] == len(originals)
+    # every copy is matched to an earlier document of its own truth cluster
+    assert set(second["matched_earlier"]) == {d["id"] for d in copies}
+    for new, earlier in second["matched_earlier"].items():
+        t = truth[new]
+        assert earlier == (t["duplicate_of"] or t["near_duplicate_of"]) or \
+            truth[earlier].get("duplicate_of") == (t["duplicate_of"] or t["near_duplicate_of"])
+    from gniazdo.dedup.index import DedupIndex
+    from gniazdo.dedup.run import NearDedupParams
+    assert len(DedupIndex(index, NearDedupParams())) == len(originals)  # copies were not added
+    import pytest
+    from gniazdo.errors import UserError
+    with pytest.raises(UserError, match="other dedup settings"):
+        DedupIndex(index, NearDedupParams(vote="all"))

@@ -17,8 +17,9 @@ from gniazdo.cli.report import console
 @click.option("--threshold", type=float, default=None, help="MinHash Jaccard threshold (default 0.5).")
 @click.option("--keep", default="first", show_default=True, help="Survivor: first | longest | quality | meta:KEY.")
 @click.option("--report", is_flag=True, help="Print the expert agreement matrix and write cluster_sizes.png.")
+@click.option("--index", default=None, help="Also dedup against the corpora in this index folder; add survivors.")
 @click.option("--config", "config_path", default=None, help="YAML with the same keys as dedup's config.")
-def dedup(inputs, out, experts, rule, threshold, keep, report, config_path) -> None:
+def dedup(inputs, out, experts, rule, threshold, keep, report, index, config_path) -> None:
     """Remove near-duplicates from INPUTS: MinHash, SimHash and cosine experts, combined by a vote.
 
     INPUTS are files, globs or folders; arguments of the form KEY=VALUE among them set any config key
@@ -27,6 +28,7 @@ def dedup(inputs, out, experts, rule, threshold, keep, report, config_path) -> N
     \b
     Example:
       gniazdo dedup clean/web/ --out dedup/web --vote majority --keep quality --report
+      gniazdo dedup clean/news/ --out dedup/news --index dedup/index   # against earlier corpora too
     """
     from gniazdo.config import apply_overrides, read_yaml, validate
     from gniazdo.dedup.corpus import DedupConfig, dedup_corpus
@@ -34,7 +36,7 @@ def dedup(inputs, out, experts, rule, threshold, keep, report, config_path) -> N
     paths = [p for p in inputs if "=" not in p]
     sets = [p for p in inputs if "=" in p]
     data = read_yaml(config_path) if config_path else {}
-    data.update({"inputs": paths, "out": out, "keep": keep, "report": report})
+    data.update({"inputs": paths, "out": out, "keep": keep, "report": report, "index": index})
     data.setdefault("near", {}).update({"experts": experts.split(","), "vote": rule})
     if threshold is not None:
         data["near"].setdefault("minhash", {})["threshold"] = threshold
@@ -43,6 +45,9 @@ def dedup(inputs, out, experts, rule, threshold, keep, report, config_path) -> N
     console.print(f"{summary['documents']:,} documents → {summary['kept']:,} kept, {summary['removed']:,} "
                   f"removed in {summary['clusters_with_duplicates']:,} clusters; "
                   f"{summary['candidate_pairs']:,} candidate pairs, {summary['accepted_pairs']:,} accepted")
+    if summary["indexed_before"]:
+        console.print(f"{len(summary['matched_earlier']):,} documents matched the {summary['indexed_before']:,} "
+                      f"indexed before (dedup.json: matched_earlier)")
     if report:
         _print_report(summary)
     console.print(f"output: {out}")

@@ -11,8 +11,12 @@ cluster by the keep rule and writes:
     OUT/cluster_sizes.png                 the histogram (with --report)
     OUT/config.resolved.yaml
 
-Memory: the texts and every expert's signatures (~1.2 KB a document with the defaults). The out-of-core run
-(band-partitioned signatures on disk) is the next step of this stage.
+With ``index: DIR`` the corpus is also deduplicated against every corpus indexed before (their copies in the
+new corpus are removed, ``dedup.json`` lists ``matched_earlier``: new id → earlier id) and its survivors are
+added to the index (:mod:`gniazdo.dedup.index`).
+
+Memory: the texts and every expert's signatures (~1.2 KB a document with the defaults, index included). The
+out-of-core run (band-partitioned signatures on disk) is the next step of this stage.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from gniazdo.corpus import read_documents
 from gniazdo.corpus.base import ReaderOptions
 from gniazdo.corpus.speakleash import SpeakLeashWriter
 from gniazdo.dedup.clusters import choose_survivors, cluster_size_histogram, find_clusters, keep_scores
-from gniazdo.dedup.run import NearDedupParams, Votes, vote
+from gniazdo.dedup.index import DedupIndex
+from gniazdo.dedup.run import NearDedupParams, Votes, vote_signatures
 from gniazdo.document import Document
 from gniazdo.fileio import write_json_atomic
 
@@ -42,21 +47,34 @@ class DedupConfig(Config):
     keep: str = "first"  # first | longest | quality | meta:KEY
     name: str = "corpus"
     report: bool = False
+    index: str | None = None  # deduplicate against the corpora in this index too, then add the survivors
 
 
 def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     out = Path(cfg.out)
     docs = list(read_documents(cfg.inputs, cfg.reader))
-    votes = vote([d.text for d in docs], cfg.near)
-    cluster_ids, sizes = find_clusters(votes.pairs[votes.accepted], len(docs))
+    experts = cfg.near.build_experts()
+    index = DedupIndex(cfg.index, cfg.near) if cfg.index else None
+    old = len(index) if index is not None else 0
+    if old:
+        index.restore(experts)  # e.g. cosine's idf from the first corpus: one vector space for all
+    new_sigs = {e.name: e.signatures([d.text for d in docs]) for e in experts}
+    sigs = {k: np.concatenate([index.signatures[k], v]) for k, v in new_sigs.items()} if old else new_sigs
+    involving = np.r_[np.zeros(old, dtype=bool), np.ones(len(docs), dtype=bool)] if old else None
+    votes = vote_signatures(experts, sigs, cfg.near.vote, cfg.near.max_bucket, involving)
+    cluster_ids, sizes = find_clusters(votes.pairs[votes.accepted], old + len(docs))
     scores = keep_scores(cfg.keep, np.array([len(d.text) for d in docs]), [d.meta for d in docs])
-    survivors = choose_survivors(cluster_ids, scores)
-    kept, removed = _write(docs, cluster_ids, sizes, survivors, out, cfg.name)
-    summary = {"documents": len(docs), "kept": kept, "removed": removed,
+    survivors = choose_survivors(cluster_ids, np.r_[np.full(old, np.inf), scores])  # indexed documents win
+    names = (index.ids if old else []) + [d.id for d in docs]
+    kept, matched = _write(docs, old, cluster_ids, sizes, survivors, names, out, cfg.name)
+    if index is not None:
+        keep = survivors[old:] == np.arange(old, old + len(docs))
+        index.add(experts, [d.id for d, k in zip(docs, keep) if k], {k: v[keep] for k, v in new_sigs.items()})
+    summary = {"documents": len(docs), "kept": kept, "removed": len(docs) - kept,
                "clusters_with_duplicates": int(np.sum(sizes > 1)), **_expert_report(votes),
                "cluster_sizes": {str(k): v for k, v in cluster_size_histogram(sizes).items()},
-               "seconds": round(time.perf_counter() - t0, 3)}
+               "indexed_before": old, "matched_earlier": matched, "seconds": round(time.perf_counter() - t0, 3)}
     save_resolved(cfg, out)
     write_json_atomic(out / "dedup.json", summary)
     if cfg.report:
@@ -64,31 +82,34 @@ def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:
     return summary
 
 
-def _write(docs: list[Document], cluster_ids: np.ndarray, sizes: np.ndarray, survivors: np.ndarray, out: Path,
-           name: str) -> tuple[int, int]:
+def _write(docs: list[Document], old: int, cluster_ids: np.ndarray, sizes: np.ndarray, survivors: np.ndarray,
+           names: list[str], out: Path, name: str) -> tuple[int, dict[str, str]]:
+    """Write the new documents (global indices ``old + j``): survivors to OUT, copies to excluded/near_dup/.
+    Returns how many were kept and, for copies of indexed (earlier) documents, new id → earlier id."""
     main = SpeakLeashWriter(out, name, add_id=True)
     excluded = SpeakLeashWriter(out / "excluded" / "near_dup", name, add_id=True)
-    kept = removed = 0
+    kept, matched = 0, {}
     try:
-        for i, doc in enumerate(docs):
-            size = int(sizes[cluster_ids[i]])
+        for j, doc in enumerate(docs):
+            i = old + j
             if survivors[i] == i:
-                if size > 1:
+                if sizes[cluster_ids[i]] > 1:
                     doc.meta["dup_cluster_id"] = doc.id  # a cluster is named by its survivor
-                    doc.meta["dup_cluster_size"] = size
+                    doc.meta["dup_cluster_size"] = int(sizes[cluster_ids[i]])
                 main.write(doc)
                 kept += 1
             else:
-                doc.meta["duplicate_of"] = docs[survivors[i]].id
+                doc.meta["duplicate_of"] = names[survivors[i]]
+                if survivors[i] < old:
+                    matched[doc.id] = names[survivors[i]]
                 excluded.write(doc)
-                removed += 1
     except BaseException:
         main.abort()
         excluded.abort()
         raise
     main.close()
     excluded.close()
-    return kept, removed
+    return kept, matched
 
 
 def _expert_report(votes: Votes) -> dict[str, Any]:

@@ -83,6 +83,15 @@ class CosineExpert(Expert):
         self._fitted = True
         return self
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted idf, so an index can sign later corpora in the same vector space."""
+        return {"df_hashes": self._df_hashes, "idf": self._idf, "default_idf": np.array([self._default_idf])}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self._df_hashes, self._idf = state["df_hashes"], state["idf"]
+        self._default_idf = float(state["default_idf"][0])
+        self._fitted = True
+
     def _weights(self, hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._df_hashes, hashes)
         pos = np.minimum(pos, max(len(self._df_hashes) - 1, 0))

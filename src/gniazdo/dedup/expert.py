@@ -40,3 +40,10 @@ class Expert(ABC):
     @abstractmethod
     def is_duplicate(self, similarity: np.ndarray) -> np.ndarray:
         """The expert's verdict (bool array) for similarities it computed."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What the expert learned from a corpus (cosine: idf), saved with an index; most learn nothing."""
+        return {}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        pass

@@ -79,16 +79,25 @@ def _merge_pairs(proposals: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, 
 def vote(texts: Sequence[str], params: NearDedupParams | None = None) -> Votes:
     p = params or NearDedupParams()
     experts = p.build_experts()
-    rule = VoteRule(p.vote, [e.name for e in experts])
-    sigs = {e.name: e.signatures(texts) for e in experts}
-    proposals = {e.name: candidate_pairs(e.band_keys(sigs[e.name]), max_bucket=p.max_bucket) for e in experts}
-    pairs, proposed = _merge_pairs(proposals, len(texts))
+    return vote_signatures(experts, {e.name: e.signatures(texts) for e in experts}, p.vote, p.max_bucket)
+
+
+def vote_signatures(experts: list[Expert], sigs: dict[str, np.ndarray], rule: str, max_bucket: int = 1000,
+                    involving: np.ndarray | None = None) -> Votes:
+    """The vote over precomputed signatures; with ``involving`` (a bool mask of documents) only pairs that touch
+    one of those documents are judged (an incremental run judges new documents, not old pairs again)."""
+    vote_rule = VoteRule(rule, [e.name for e in experts])
+    n = len(next(iter(sigs.values())))
+    proposals = {e.name: candidate_pairs(e.band_keys(sigs[e.name]), max_bucket=max_bucket) for e in experts}
+    if involving is not None:
+        proposals = {k: p[involving[p[:, 0]] | involving[p[:, 1]]] for k, p in proposals.items()}
+    pairs, proposed = _merge_pairs(proposals, n)
     votes = Votes(pairs, proposed)
     for e in experts:
         s = sigs[e.name]
         votes.similarity[e.name] = e.similarity(s[pairs[:, 0]], s[pairs[:, 1]]) if len(pairs) else np.zeros(0)
         votes.verdict[e.name] = np.asarray(e.is_duplicate(votes.similarity[e.name]), dtype=bool)
-    votes.accepted = rule.evaluate(votes.verdict) if len(pairs) else np.zeros(0, dtype=bool)
+    votes.accepted = vote_rule.evaluate(votes.verdict) if len(pairs) else np.zeros(0, dtype=bool)
     return votes
 
 
