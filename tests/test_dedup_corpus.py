@@ -88,6 +88,14 @@ def test_incremental_index_matches_earlier_corpora(tmp_path):
     from gniazdo.dedup.index import DedupIndex
     from gniazdo.dedup.run import NearDedupParams
     assert len(DedupIndex(index, NearDedupParams())) == len(originals)  # copies were not added
+    # re-running the second corpus (as after a kill) gives the same answer, and the index does not grow
+    again = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "b.jsonl")], out=str(tmp_path / "o2"),
+                                     index=str(index)))
+    assert again["matched_earlier"] == second["matched_earlier"]
+    assert len(DedupIndex(index, NearDedupParams())) == len(originals)
+    rerun_first = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "a.jsonl")], out=str(tmp_path / "o1"),
+                                           index=str(index)))
+    assert rerun_first["removed"] == 0 and len(DedupIndex(index, NearDedupParams())) == len(originals)
     import pytest
     from gniazdo.errors import UserError
     with pytest.raises(UserError, match="other dedup settings"):

@@ -56,6 +56,8 @@ def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:
     docs = list(read_documents(cfg.inputs, cfg.reader))
     experts = cfg.near.build_experts()
     index = DedupIndex(cfg.index, cfg.near) if cfg.index else None
+    if index is not None:
+        index.forget({d.id for d in docs})  # this corpus's own entries, from a run killed before it finished
     old = len(index) if index is not None else 0
     if old:
         index.restore(experts)  # e.g. cosine's idf from the first corpus: one vector space for all

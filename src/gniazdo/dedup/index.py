@@ -61,6 +61,15 @@ class DedupIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def forget(self, ids: set[str]) -> None:
+        """Drop these ids (in memory; saved by the next :meth:`add`). Re-running a corpus after a kill that
+        came after its survivors were indexed must not match the corpus against itself."""
+        keep = np.array([i not in ids for i in self.ids], dtype=bool)
+        if keep.all():
+            return
+        self.ids = [i for i, k in zip(self.ids, keep) if k]
+        self.signatures = {name: sig[keep] for name, sig in self.signatures.items()}
+
     def restore(self, experts: list[Expert]) -> None:
         """Give the experts what they learned when the index was started."""
         for e in experts:
