@@ -100,3 +100,24 @@ def test_incremental_index_matches_earlier_corpora(tmp_path):
     from gniazdo.errors import UserError
     with pytest.raises(UserError, match="other dedup settings"):
         DedupIndex(index, NearDedupParams(vote="all"))
+
+
+def test_out_of_core_run_equals_in_memory_within_a_small_budget(tmp_path):
+    docs = [json.loads(line) for line in sample_path("corpus.jsonl").read_text().splitlines()]
+    src = tmp_path / "in.jsonl"
+    # the sample three times with new ids: exact copies across the repeats, ~1.2 MB of input
+    src.write_text("\n".join(json.dumps({**d, "id": f"{d['id']}#{k}"}, ensure_ascii=False)
+                             for k in range(3) for d in docs), encoding="utf-8")
+    near = {"experts": ["minhash", "simhash"], "vote": "any"}  # cosine's idf differs by design (first batch)
+    mem = dedup_corpus(DedupConfig(inputs=[str(src)], out=str(tmp_path / "mem"), near=near))
+    budget_mb = 0.01  # 10 KB; batches of 8 documents keep the MinHash signatures (8 KB) inside it
+    ooc = dedup_corpus(DedupConfig(inputs=[str(src)], out=str(tmp_path / "ooc"), near=near, memory_mb=budget_mb,
+                                   batch_docs=8))
+    assert src.stat().st_size > 100 * budget_mb * 2**20  # the corpus is far larger than the budget
+    stats = ooc["out_of_core"]
+    assert stats["partitions"] > 1 and stats["peak_bytes"] <= stats["budget_bytes"]
+    assert (ooc["kept"], ooc["removed"]) == (mem["kept"], mem["removed"])
+    a = [(d.id, d.meta.get("dup_cluster_size")) for d in read_documents([tmp_path / "mem" / "corpus.jsonl.zst"])]
+    b = [(d.id, d.meta.get("dup_cluster_size")) for d in read_documents([tmp_path / "ooc" / "corpus.jsonl.zst"])]
+    assert a == b
+    assert not (tmp_path / "ooc" / ".work").exists()

@@ -18,8 +18,10 @@ from gniazdo.cli.report import console
 @click.option("--keep", default="first", show_default=True, help="Survivor: first | longest | quality | meta:KEY.")
 @click.option("--report", is_flag=True, help="Print the expert agreement matrix and write cluster_sizes.png.")
 @click.option("--index", default=None, help="Also dedup against the corpora in this index folder; add survivors.")
+@click.option("--memory-mb", type=float, default=None,
+              help="Out-of-core run: signatures and band partitions on disk, memory bounded by this budget.")
 @click.option("--config", "config_path", default=None, help="YAML with the same keys as dedup's config.")
-def dedup(inputs, out, experts, rule, threshold, keep, report, index, config_path) -> None:
+def dedup(inputs, out, experts, rule, threshold, keep, report, index, memory_mb, config_path) -> None:
     """Remove near-duplicates from INPUTS: MinHash, SimHash and cosine experts, combined by a vote.
 
     INPUTS are files, globs or folders; arguments of the form KEY=VALUE among them set any config key
@@ -36,15 +38,22 @@ def dedup(inputs, out, experts, rule, threshold, keep, report, index, config_pat
     paths = [p for p in inputs if "=" not in p]
     sets = [p for p in inputs if "=" in p]
     data = read_yaml(config_path) if config_path else {}
-    data.update({"inputs": paths, "out": out, "keep": keep, "report": report, "index": index})
+    data.update({"inputs": paths, "out": out, "keep": keep, "report": report, "index": index,
+                 "memory_mb": memory_mb})
     data.setdefault("near", {}).update({"experts": experts.split(","), "vote": rule})
     if threshold is not None:
         data["near"].setdefault("minhash", {})["threshold"] = threshold
     cfg = validate(DedupConfig, apply_overrides(data, sets), source=config_path or "")
     summary = dedup_corpus(cfg)
     console.print(f"{summary['documents']:,} documents → {summary['kept']:,} kept, {summary['removed']:,} "
-                  f"removed in {summary['clusters_with_duplicates']:,} clusters; "
-                  f"{summary['candidate_pairs']:,} candidate pairs, {summary['accepted_pairs']:,} accepted")
+                  f"removed in {summary['clusters_with_duplicates']:,} clusters")
+    if "out_of_core" in summary:
+        ooc = summary["out_of_core"]
+        console.print(f"out of core: {ooc['partitions']} key partitions per band, largest array held "
+                      f"{ooc['peak_bytes'] / 2**20:.1f} MB of a {ooc['budget_bytes'] / 2**20:.1f} MB budget")
+        console.print(f"output: {out}")
+        return
+    console.print(f"{summary['candidate_pairs']:,} candidate pairs, {summary['accepted_pairs']:,} accepted")
     if summary["indexed_before"]:
         console.print(f"{len(summary['matched_earlier']):,} documents matched the {summary['indexed_before']:,} "
                       f"indexed before (dedup.json: matched_earlier)")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from pydantic import Field
@@ -36,6 +36,7 @@ from gniazdo.dedup.clusters import choose_survivors, cluster_size_histogram, fin
 from gniazdo.dedup.index import DedupIndex
 from gniazdo.dedup.run import NearDedupParams, Votes, vote_signatures
 from gniazdo.document import Document
+from gniazdo.errors import UserError
 from gniazdo.fileio import write_json_atomic
 
 
@@ -48,9 +49,40 @@ class DedupConfig(Config):
     name: str = "corpus"
     report: bool = False
     index: str | None = None  # deduplicate against the corpora in this index too, then add the survivors
+    memory_mb: float | None = Field(None, gt=0)  # set: the out-of-core run, memory bounded by this budget
+    batch_docs: int | None = Field(None, ge=1)  # documents signed at a time out of core (None: from the budget)
 
 
 def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:
+    if cfg.memory_mb is not None:
+        return _dedup_out_of_core(cfg)
+    return _dedup_in_memory(cfg)
+
+
+def _dedup_out_of_core(cfg: DedupConfig) -> dict[str, Any]:
+    from gniazdo.dedup.outofcore import dedup_out_of_core
+
+    if cfg.index:
+        raise UserError("--index works with the in-memory run only (for now); drop --memory-mb or --index")
+    t0 = time.perf_counter()
+    out = Path(cfg.out)
+    r = dedup_out_of_core(cfg, cfg.near.build_experts(), out)
+    kept, _ = _write(read_documents(cfg.inputs, cfg.reader), 0, r["cluster_ids"], r["sizes"], r["survivors"],
+                     r["ids"], out, cfg.name)
+    summary = {"documents": r["n"], "kept": kept, "removed": r["n"] - kept,
+               "clusters_with_duplicates": int(np.sum(r["sizes"] > 1)),
+               "cluster_sizes": {str(k): v for k, v in cluster_size_histogram(r["sizes"]).items()},
+               "out_of_core": {k: r[k] for k in ("partitions", "peak_bytes", "budget_bytes", "candidate_records",
+                                                 "accepted_records")},
+               "seconds": round(time.perf_counter() - t0, 3)}
+    save_resolved(cfg, out)
+    write_json_atomic(out / "dedup.json", summary)
+    if cfg.report:
+        plot_cluster_sizes(cluster_size_histogram(r["sizes"]), out / "cluster_sizes.png")
+    return summary
+
+
+def _dedup_in_memory(cfg: DedupConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     out = Path(cfg.out)
     docs = list(read_documents(cfg.inputs, cfg.reader))
@@ -84,7 +116,7 @@ def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:
     return summary
 
 
-def _write(docs: list[Document], old: int, cluster_ids: np.ndarray, sizes: np.ndarray, survivors: np.ndarray,
+def _write(docs: Iterable[Document], old: int, cluster_ids: np.ndarray, sizes: np.ndarray, survivors: np.ndarray,
            names: list[str], out: Path, name: str) -> tuple[int, dict[str, str]]:
     """Write the new documents (global indices ``old + j``): survivors to OUT, copies to excluded/near_dup/.
     Returns how many were kept and, for copies of indexed (earlier) documents, new id → earlier id."""
