@@ -121,3 +121,10 @@ def test_out_of_core_run_equals_in_memory_within_a_small_budget(tmp_path):
     b = [(d.id, d.meta.get("dup_cluster_size")) for d in read_documents([tmp_path / "ooc" / "corpus.jsonl.zst"])]
     assert a == b
     assert not (tmp_path / "ooc" / ".work").exists()
+
+
+def test_out_of_core_on_an_empty_corpus(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("\n")
+    summary = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "empty.jsonl")], out=str(tmp_path / "o"), memory_mb=1))
+    assert (summary["documents"], summary["kept"]) == (0, 0)
+    assert summary == {**summary, "removed": 0}

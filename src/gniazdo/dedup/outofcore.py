@@ -142,9 +142,13 @@ def dedup_out_of_core(cfg, experts: list[Expert], out: Path) -> dict[str, Any]:
     # split every band into enough key ranges for one to fit in the budget.
     parts = max(1, math.ceil((input_bytes / 1024 * 16) / max(budget.bytes, 1)))
     n, scores, ids = sign(cfg, experts, work, budget, parts)
-    candidates(experts, work, budget, cfg.near.max_bucket)
-    figures = judge(experts, cfg.near.vote, work, n, budget)
-    accepted = np.fromfile(work / "accepted.bin", dtype=np.int64).reshape(-1, 2)
+    if n:
+        candidates(experts, work, budget, cfg.near.max_bucket)
+        figures = judge(experts, cfg.near.vote, work, n, budget)
+        accepted = np.fromfile(work / "accepted.bin", dtype=np.int64).reshape(-1, 2)
+    else:  # nothing to map or judge (np.memmap refuses empty files)
+        figures = {"candidate_records": {e.name: 0 for e in experts}, "accepted_records": 0}
+        accepted = np.zeros((0, 2), dtype=np.int64)
     cluster_ids, sizes = find_clusters(accepted, n)
     survivors = choose_survivors(cluster_ids, scores)
     shutil.rmtree(work, ignore_errors=True)
