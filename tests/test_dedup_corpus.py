@@ -121,6 +121,10 @@ def test_out_of_core_run_equals_in_memory_within_a_small_budget(tmp_path):
     b = [(d.id, d.meta.get("dup_cluster_size")) for d in read_documents([tmp_path / "ooc" / "corpus.jsonl.zst"])]
     assert a == b
     assert not (tmp_path / "ooc" / ".work").exists()
+    two = dedup_corpus(DedupConfig(inputs=[str(src)], out=str(tmp_path / "two"), near=near, memory_mb=budget_mb,
+                                   batch_docs=100, workers=2))
+    c = [(d.id, d.meta.get("dup_cluster_size")) for d in read_documents([tmp_path / "two" / "corpus.jsonl.zst"])]
+    assert c == a  # two signing processes: the same result
 
 
 def test_out_of_core_on_an_empty_corpus(tmp_path):

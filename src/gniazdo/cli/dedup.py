@@ -20,8 +20,9 @@ from gniazdo.cli.report import console
 @click.option("--index", default=None, help="Also dedup against the corpora in this index folder; add survivors.")
 @click.option("--memory-mb", type=float, default=None,
               help="Out-of-core run: signatures and band partitions on disk, memory bounded by this budget.")
+@click.option("--workers", default=1, show_default=True, help="Processes signing batches (with --memory-mb).")
 @click.option("--config", "config_path", default=None, help="YAML with the same keys as dedup's config.")
-def dedup(inputs, out, experts, rule, threshold, keep, report, index, memory_mb, config_path) -> None:
+def dedup(inputs, out, experts, rule, threshold, keep, report, index, memory_mb, workers, config_path) -> None:
     """Remove near-duplicates from INPUTS: MinHash, SimHash and cosine experts, combined by a vote.
 
     INPUTS are files, globs or folders; arguments of the form KEY=VALUE among them set any config key
@@ -39,7 +40,7 @@ def dedup(inputs, out, experts, rule, threshold, keep, report, index, memory_mb,
     sets = [p for p in inputs if "=" in p]
     data = read_yaml(config_path) if config_path else {}
     data.update({"inputs": paths, "out": out, "keep": keep, "report": report, "index": index,
-                 "memory_mb": memory_mb})
+                 "memory_mb": memory_mb, "workers": workers})
     data.setdefault("near", {}).update({"experts": experts.split(","), "vote": rule})
     if threshold is not None:
         data["near"].setdefault("minhash", {})["threshold"] = threshold

@@ -51,6 +51,7 @@ class DedupConfig(Config):
     index: str | None = None  # deduplicate against the corpora in this index too, then add the survivors
     memory_mb: float | None = Field(None, gt=0)  # set: the out-of-core run, memory bounded by this budget
     batch_docs: int | None = Field(None, ge=1)  # documents signed at a time out of core (None: from the budget)
+    workers: int = Field(1, ge=1)  # processes signing batches in the out-of-core run
 
 
 def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,35 +62,73 @@ def _batches(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
         yield batch
 
 
+def _sign_batch(experts: list[Expert], texts: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Signatures and band keys of one batch, per expert (the part worth spreading over processes)."""
+    out = {}
+    for e in experts:
+        sigs = e.signatures(texts)
+        out[e.name] = (sigs, e.band_keys(sigs))
+    return out
+
+
+def _write_batch(signed: dict[str, tuple[np.ndarray, np.ndarray]], first_doc: int, sig_files: dict, work: Path,
+                 parts: int, budget: Budget) -> None:
+    for name, (sigs, keys) in signed.items():
+        sig_files[name].write(np.ascontiguousarray(sigs).tobytes())
+        budget.hold(sigs, keys)
+        rec = np.empty(len(sigs), dtype=_KEY_DOC)
+        rec["doc"] = np.arange(first_doc, first_doc + len(sigs))
+        for b in range(keys.shape[1]):
+            rec["key"] = keys[:, b]
+            part = (rec["key"] % np.uint64(parts)).astype(np.int64)
+            for p in np.unique(part).tolist():
+                # opened per write, in append mode: experts × bands × parts files would exceed the open-file
+                # limit if all were kept open (the work folder starts empty)
+                with open(work / "bands" / f"{name}.{b}.{p}.bin", "ab") as f:
+                    f.write(rec[part == p].tobytes())
+
+
 def sign(cfg, experts: list[Expert], work: Path, budget: Budget, parts: int) -> tuple[int, np.ndarray, list[str]]:
-    """Phase 1: signatures and partitioned band keys on disk; returns the document count, keep scores and ids."""
+    """Phase 1: signatures and partitioned band keys on disk; returns the document count, keep scores and ids.
+    With ``cfg.workers`` > 1 batches are signed in that many processes (at most two batches each in flight, so
+    memory stays bounded); files are written in corpus order by this process."""
     n, scores, ids = 0, [], []
     batch_docs = cfg.batch_docs or max(1, budget.bytes // _BYTES_PER_DOC)
+    batches = _batches(read_documents(cfg.inputs, cfg.reader), batch_docs)
     sig_files = {e.name: open(work / f"sig.{e.name}.bin", "wb") for e in experts}
+    pool = None
     try:
-        for batch in _batches(read_documents(cfg.inputs, cfg.reader), batch_docs):
+        first = next(batches, None)
+        if first is None:
+            return 0, np.zeros(0), []
+        pending: deque = deque([(first, _sign_batch(experts, [d.text for d in first]))])  # cosine fits here
+        if cfg.workers > 1:
+            import multiprocessing as mp
+
+            pool = mp.get_context("spawn").Pool(cfg.workers)
+        for batch in batches:
             texts = [d.text for d in batch]
-            for e in experts:
-                sigs = e.signatures(texts)  # cosine: fits its idf on the first batch only
-                sig_files[e.name].write(np.ascontiguousarray(sigs).tobytes())
-                keys = e.band_keys(sigs)
-                budget.hold(sigs, keys)
-                for b in range(keys.shape[1]):
-                    rec = np.empty(len(batch), dtype=_KEY_DOC)
-                    rec["key"], rec["doc"] = keys[:, b], np.arange(n, n + len(batch))
-                    part = (rec["key"] % np.uint64(parts)).astype(np.int64)
-                    for p in np.unique(part).tolist():
-                        # opened per write, in append mode: experts × bands × parts files would exceed the
-                        # open-file limit if all were kept open (the work folder starts empty)
-                        with open(work / "bands" / f"{e.name}.{b}.{p}.bin", "ab") as f:
-                            f.write(rec[part == p].tobytes())
-            scores.append(keep_scores(cfg.keep, np.array([len(t) for t in texts]), [d.meta for d in batch]))
-            ids += [d.id for d in batch]
-            n += len(batch)
+            pending.append((batch, pool.apply_async(_sign_batch, (experts, texts)) if pool
+                            else _sign_batch(experts, texts)))
+            while len(pending) > (2 * cfg.workers if pool else 0):
+                n = _flush(pending.popleft(), n, sig_files, work, parts, budget, cfg, scores, ids)
+        while pending:
+            n = _flush(pending.popleft(), n, sig_files, work, parts, budget, cfg, scores, ids)
     finally:
+        if pool is not None:
+            pool.terminate()
         for f in sig_files.values():
             f.close()
-    return n, np.concatenate(scores) if scores else np.zeros(0), ids
+    return n, np.concatenate(scores), ids
+
+
+def _flush(item, n: int, sig_files, work: Path, parts: int, budget: Budget, cfg, scores: list, ids: list) -> int:
+    batch, signed = item
+    signed = signed if isinstance(signed, dict) else signed.get()  # signed here, or a worker's AsyncResult
+    _write_batch(signed, n, sig_files, work, parts, budget)
+    scores.append(keep_scores(cfg.keep, np.array([len(d.text) for d in batch]), [d.meta for d in batch]))
+    ids += [d.id for d in batch]
+    return n + len(batch)
 
 
 def candidates(experts: list[Expert], work: Path, budget: Budget, max_bucket: int) -> None:
