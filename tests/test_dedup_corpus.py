@@ -132,3 +132,19 @@ def test_out_of_core_on_an_empty_corpus(tmp_path):
     summary = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "empty.jsonl")], out=str(tmp_path / "o"), memory_mb=1))
     assert (summary["documents"], summary["kept"]) == (0, 0)
     assert summary == {**summary, "removed": 0}
+
+
+def test_out_of_core_with_an_index_matches_the_in_memory_run(tmp_path):
+    docs = [json.loads(line) for line in sample_path("corpus.jsonl").read_text().splitlines()]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs[:130]))
+    (tmp_path / "b.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs[130:]))
+    results = {}
+    for mode, extra in (("mem", {}), ("ooc", {"memory_mb": 0.05, "batch_docs": 20})):
+        index = str(tmp_path / f"index-{mode}")
+        dedup_corpus(DedupConfig(inputs=[str(tmp_path / "a.jsonl")], out=str(tmp_path / f"{mode}1"), index=index,
+                                 near={"experts": ["minhash", "simhash"]}, **extra))
+        results[mode] = dedup_corpus(DedupConfig(inputs=[str(tmp_path / "b.jsonl")], out=str(tmp_path / f"{mode}2"),
+                                                 index=index, near={"experts": ["minhash", "simhash"]}, **extra))
+    assert results["ooc"]["indexed_before"] == results["mem"]["indexed_before"] > 0
+    assert results["ooc"]["matched_earlier"] == results["mem"]["matched_earlier"] != {}
+    assert results["ooc"]["kept"] == results["mem"]["kept"]

@@ -36,7 +36,6 @@ from gniazdo.dedup.clusters import choose_survivors, cluster_size_histogram, fin
 from gniazdo.dedup.index import DedupIndex
 from gniazdo.dedup.run import NearDedupParams, Votes, vote_signatures
 from gniazdo.document import Document
-from gniazdo.errors import UserError
 from gniazdo.fileio import write_json_atomic
 
 
@@ -63,14 +62,18 @@ def dedup_corpus(cfg: DedupConfig) -> dict[str, Any]:
 def _dedup_out_of_core(cfg: DedupConfig) -> dict[str, Any]:
     from gniazdo.dedup.outofcore import dedup_out_of_core
 
-    if cfg.index:
-        raise UserError("--index works with the in-memory run only (for now); drop --memory-mb or --index")
     t0 = time.perf_counter()
     out = Path(cfg.out)
-    r = dedup_out_of_core(cfg, cfg.near.build_experts(), out)
-    kept, _ = _write(read_documents(cfg.inputs, cfg.reader), 0, r["cluster_ids"], r["sizes"], r["survivors"],
-                     r["ids"], out, cfg.name)
-    summary = {"documents": r["n"], "kept": kept, "removed": r["n"] - kept,
+    index = None
+    if cfg.index:
+        index = DedupIndex(cfg.index, cfg.near)
+        index.forget({d.id for d in read_documents(cfg.inputs, cfg.reader)})  # see _dedup_in_memory
+    r = dedup_out_of_core(cfg, cfg.near.build_experts(), out, index)
+    names = (index.ids[: r["old"]] if index is not None else []) + r["ids"]
+    kept, matched = _write(read_documents(cfg.inputs, cfg.reader), r["old"], r["cluster_ids"], r["sizes"],
+                           r["survivors"], names, out, cfg.name)
+    summary = {"documents": r["n"], "kept": kept, "removed": r["n"] - kept, "indexed_before": r["old"],
+               "matched_earlier": matched,
                "clusters_with_duplicates": int(np.sum(r["sizes"] > 1)),
                "cluster_sizes": {str(k): v for k, v in cluster_size_histogram(r["sizes"]).items()},
                "out_of_core": {k: r[k] for k in ("partitions", "peak_bytes", "budget_bytes", "candidate_records",

@@ -88,14 +88,15 @@ def _write_batch(signed: dict[str, tuple[np.ndarray, np.ndarray]], first_doc: in
                     f.write(rec[part == p].tobytes())
 
 
-def sign(cfg, experts: list[Expert], work: Path, budget: Budget, parts: int) -> tuple[int, np.ndarray, list[str]]:
+def sign(cfg, experts: list[Expert], work: Path, budget: Budget, parts: int,
+         first_doc: int = 0) -> tuple[int, np.ndarray, list[str]]:
     """Phase 1: signatures and partitioned band keys on disk; returns the document count, keep scores and ids.
     With ``cfg.workers`` > 1 batches are signed in that many processes (at most two batches each in flight, so
     memory stays bounded); files are written in corpus order by this process."""
-    n, scores, ids = 0, [], []
+    n, scores, ids = first_doc, [], []
     batch_docs = cfg.batch_docs or max(1, budget.bytes // _BYTES_PER_DOC)
     batches = _batches(read_documents(cfg.inputs, cfg.reader), batch_docs)
-    sig_files = {e.name: open(work / f"sig.{e.name}.bin", "wb") for e in experts}
+    sig_files = {e.name: open(work / f"sig.{e.name}.bin", "ab") for e in experts}
     pool = None
     try:
         first = next(batches, None)
@@ -119,7 +120,7 @@ def sign(cfg, experts: list[Expert], work: Path, budget: Budget, parts: int) -> 
             pool.terminate()
         for f in sig_files.values():
             f.close()
-    return n, np.concatenate(scores), ids
+    return n - first_doc, np.concatenate(scores), ids
 
 
 def _flush(item, n: int, sig_files, work: Path, parts: int, budget: Budget, cfg, scores: list, ids: list) -> int:
@@ -131,8 +132,9 @@ def _flush(item, n: int, sig_files, work: Path, parts: int, budget: Budget, cfg,
     return n + len(batch)
 
 
-def candidates(experts: list[Expert], work: Path, budget: Budget, max_bucket: int) -> None:
-    """Phase 2: candidate pairs per band partition, appended per expert."""
+def candidates(experts: list[Expert], work: Path, budget: Budget, max_bucket: int, old: int = 0) -> None:
+    """Phase 2: candidate pairs per band partition, appended per expert (pairs of two indexed documents, the
+    first ``old``, were judged when they were indexed and are skipped)."""
     for e in experts:
         with open(work / f"pairs.{e.name}.bin", "wb") as out:
             for path in sorted((work / "bands").glob(f"{e.name}.*.bin")):
@@ -141,7 +143,8 @@ def candidates(experts: list[Expert], work: Path, budget: Budget, max_bucket: in
                 m = len(rec)
                 codes = _column_pairs(rec["key"], max_bucket)
                 pairs = np.stack([rec["doc"][codes // max(m, 1)], rec["doc"][codes % max(m, 1)]], axis=1)
-                out.write(np.sort(pairs, axis=1).astype(np.int64).tobytes())
+                pairs = np.sort(pairs, axis=1).astype(np.int64)
+                out.write(pairs[pairs[:, 1] >= old].tobytes())
 
 
 def judge(experts: list[Expert], rule: str, work: Path, n: int, budget: Budget) -> dict[str, Any]:
@@ -170,8 +173,25 @@ def judge(experts: list[Expert], rule: str, work: Path, n: int, budget: Budget) 
     return {"candidate_records": judged, "accepted_records": accepted_total}
 
 
-def dedup_out_of_core(cfg, experts: list[Expert], out: Path) -> dict[str, Any]:
-    """Phases 1-4; returns per-document survivors and cluster sizes plus run figures (phase 5 is the caller's)."""
+def _sign_index(index, experts: list[Expert], work: Path, parts: int, budget: Budget) -> int:
+    """The indexed documents become documents 0..old-1 of this run (their signatures and band keys)."""
+    old = len(index)
+    sig_files = {e.name: open(work / f"sig.{e.name}.bin", "wb") for e in experts}
+    try:
+        step = max(1, budget.bytes // _BYTES_PER_DOC)
+        for start in range(0, old, step):
+            signed = {e.name: (index.signatures[e.name][start: start + step],
+                               e.band_keys(index.signatures[e.name][start: start + step])) for e in experts}
+            _write_batch(signed, start, sig_files, work, parts, budget)
+    finally:
+        for f in sig_files.values():
+            f.close()
+    return old
+
+
+def dedup_out_of_core(cfg, experts: list[Expert], out: Path, index=None) -> dict[str, Any]:
+    """Phases 1-4; returns per-document survivors and cluster sizes plus run figures (phase 5 is the caller's).
+    With an index, its documents come first (they always survive) and the new survivors are added to it."""
     budget = Budget(cfg.memory_mb)
     work = out / ".work"
     shutil.rmtree(work, ignore_errors=True)
@@ -180,16 +200,26 @@ def dedup_out_of_core(cfg, experts: list[Expert], out: Path) -> dict[str, Any]:
     # A band file holds 16 bytes a document; count a document per KB of input (generous for web text) and
     # split every band into enough key ranges for one to fit in the budget.
     parts = max(1, math.ceil((input_bytes / 1024 * 16) / max(budget.bytes, 1)))
-    n, scores, ids = sign(cfg, experts, work, budget, parts)
+    old = 0
+    if index is not None and len(index):
+        index.restore(experts)
+        old = _sign_index(index, experts, work, parts, budget)
+    n, scores, ids = sign(cfg, experts, work, budget, parts, first_doc=old)
+    total = old + n
     if n:
-        candidates(experts, work, budget, cfg.near.max_bucket)
-        figures = judge(experts, cfg.near.vote, work, n, budget)
+        candidates(experts, work, budget, cfg.near.max_bucket, old)
+        figures = judge(experts, cfg.near.vote, work, total, budget)
         accepted = np.fromfile(work / "accepted.bin", dtype=np.int64).reshape(-1, 2)
     else:  # nothing to map or judge (np.memmap refuses empty files)
         figures = {"candidate_records": {e.name: 0 for e in experts}, "accepted_records": 0}
         accepted = np.zeros((0, 2), dtype=np.int64)
-    cluster_ids, sizes = find_clusters(accepted, n)
-    survivors = choose_survivors(cluster_ids, scores)
+    cluster_ids, sizes = find_clusters(accepted, total)
+    survivors = choose_survivors(cluster_ids, np.r_[np.full(old, np.inf), scores])  # indexed documents win
+    if index is not None and n:
+        keep = survivors[old:] == np.arange(old, total)
+        new_sigs = {e.name: np.memmap(work / f"sig.{e.name}.bin", dtype=np.uint64, mode="r")
+                    .reshape(total, -1)[old:][keep] for e in experts}
+        index.add(experts, [i for i, k in zip(ids, keep) if k], new_sigs)
     shutil.rmtree(work, ignore_errors=True)
-    return {"n": n, "ids": ids, "cluster_ids": cluster_ids, "sizes": sizes, "survivors": survivors,
+    return {"n": n, "old": old, "ids": ids, "cluster_ids": cluster_ids, "sizes": sizes, "survivors": survivors,
             "partitions": parts, "peak_bytes": budget.peak, "budget_bytes": budget.bytes, **figures}
