@@ -3,7 +3,8 @@
 A :class:`GlobalFilter`: every document's hash is written in one pass, one process decides, the next pass
 drops the copies (reason ``exact_dup``, into ``excluded/exact_dup/`` with ``meta.duplicate_of`` = the
 survivor's id). The survivor of each group is chosen by ``keep``: ``first`` in corpus order, ``longest``
-text, or best ``quality`` (``meta.quality`` HIGH > MEDIUM > LOW, then first); it gets ``meta.dup_count``.
+text, best ``quality`` (``meta.quality`` HIGH > MEDIUM > LOW, then first) or the highest numeric
+``meta:KEY`` (the rules of :func:`gniazdo.dedup.clusters.keep_scores`); it gets ``meta.dup_count``.
 
 Normalisation (default on) folds case and whitespace runs, so copies that differ only in those are exact
 duplicates; the text that is kept is never changed.
@@ -12,21 +13,32 @@ duplicates; the text that is kept is never changed.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
+import numpy as np
 import xxhash
+from pydantic import field_validator
 
 from gniazdo.config import Config
+from gniazdo.dedup.clusters import keep_scores
 from gniazdo.document import Document
+from gniazdo.errors import UserError
 from gniazdo.pipeline.step import GlobalFilter, register
 
 _SPACE = re.compile(r"\s+")
-_QUALITY_RANK = {"HIGH": 2.0, "MEDIUM": 1.0, "LOW": 0.0}
 
 
 class ExactDedupParams(Config):
     normalize: bool = True
-    keep: Literal["first", "longest", "quality"] = "first"
+    keep: str = "first"  # first | longest | quality | meta:KEY (as near_dedup and gniazdo dedup)
+
+    @field_validator("keep")
+    @classmethod
+    def _known_rule(cls, rule: str) -> str:
+        try:
+            keep_scores(rule, np.zeros(0), [])  # an unknown rule fails here, before any work starts
+        except UserError as e:
+            raise ValueError(str(e)) from None  # so the config error names the key
+        return rule
 
 
 @register
@@ -44,11 +56,7 @@ class ExactDedup(GlobalFilter):
         return xxhash.xxh3_128_digest(text.encode("utf-8"))
 
     def score(self, doc: Document) -> float:
-        if self.params.keep == "longest":
-            return float(len(doc.text))
-        if self.params.keep == "quality":
-            return _QUALITY_RANK.get(str(doc.meta.get("quality", "")).upper(), -1.0)
-        return 0.0
+        return float(keep_scores(self.params.keep, np.array([len(doc.text)]), [doc.meta])[0])
 
     def mark_survivor(self, doc: Document, duplicates: int) -> None:
         doc.meta["dup_count"] = duplicates

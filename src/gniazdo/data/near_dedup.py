@@ -19,17 +19,28 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pydantic import field_validator
 
 from gniazdo.corpus.jsonl import JsonlReader
 from gniazdo.dedup.clusters import choose_survivors, find_clusters, keep_scores
 from gniazdo.dedup.run import NearDedupParams, vote
 from gniazdo.document import Document
+from gniazdo.errors import UserError
 from gniazdo.pipeline.decide import task_sizes, write_decisions
 from gniazdo.pipeline.step import GlobalFilter, register
 
 
 class NearDedupStepParams(NearDedupParams):
     keep: str = "first"
+
+    @field_validator("keep")
+    @classmethod
+    def _known_rule(cls, rule: str) -> str:
+        try:
+            keep_scores(rule, np.zeros(0), [])  # an unknown rule fails here, before any work starts
+        except UserError as e:
+            raise ValueError(str(e)) from None  # so the config error names the key
+        return rule
 
 
 @register
