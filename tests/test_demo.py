@@ -45,3 +45,11 @@ def test_demo_near_dedup_report(demo):
     assert set(scores) == {"minhash", "simhash", "cosine", "majority vote (pipeline)"}
     pipeline = scores["majority vote (pipeline)"]
     assert pipeline["true"] > 0 and pipeline["precision"] >= 0.95 and pipeline["recall"] >= 0.9
+
+
+def test_demo_tokenizer_and_shards(demo):
+    out, results = demo
+    tok = results["tokenizer"]
+    assert 1.0 < tok["fertility"] < 4.0
+    assert tok["tokens"]["train"]["tokens"] > 10_000
+    assert (out / "tokenizer" / "tokenizer.json").exists() and list((out / "shards").glob("train-*.tok"))

@@ -67,6 +67,24 @@ def _near_dedup_report(corpus: Path, console) -> dict[str, Any]:
     return scores
 
 
+def _tokenizer_stage(corpus: Path, out: Path, console) -> dict[str, Any]:
+    """Train a small tokenizer on the cleaned corpus, measure it, and tokenise the corpus into shards."""
+    from gniazdo.shards import tokenize_corpus
+    from gniazdo.tokenizer import TokenizerTrainConfig, train_tokenizer
+    from gniazdo.tokenizer.stats import markdown_table, tokenizer_stats
+
+    tok = train_tokenizer(TokenizerTrainConfig(corpus=[str(corpus)], vocab_size=4000, out=str(out / "tokenizer"),
+                                               progress=False))
+    rows = tokenizer_stats([str(tok)], [str(corpus)])
+    console.print(markdown_table(rows))
+    meta = tokenize_corpus(tok, [str(corpus)], out / "shards", val_fraction=0.05, seed=0)
+    tokens = meta["tokens"]["after_mixture"]
+    console.print(f"shards: {tokens['train']['tokens']:,} train tokens ({tokens['train']['documents']} documents), "
+                  f"{tokens['val']['tokens']:,} val tokens; by quality: "
+                  f"{', '.join(f'{k} {v:,}' for k, v in tokens['train']['quality'].items())}")
+    return {"fertility": rows[0]["fertility"], "tokens": tokens}
+
+
 def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
              progress: bool = True) -> dict[str, Any]:
     """Run every demo stage; returns each stage's summary keyed by stage name."""
@@ -89,6 +107,9 @@ def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
 
     console.rule("[bold]2. near-duplicates (the near_dedup step above): precision and recall vs the ground truth")
     results["near_dedup"] = _near_dedup_report(Path(cfg.output.path), console)
+
+    console.rule("[bold]3. tokenizer (byte-level BPE) on the cleaned corpus → token shards")
+    results["tokenizer"] = _tokenizer_stage(Path(cfg.output.path), out, console)
 
     console.rule(f"[bold]done in {time.perf_counter() - t0:.1f}s — outputs in {out}/")
     return results

@@ -28,8 +28,10 @@ def _register() -> None:
     from gniazdo.cli.data import data
     from gniazdo.cli.dedup import dedup
     from gniazdo.cli.demo import demo
+    from gniazdo.cli.tokenize import tokenize
+    from gniazdo.cli.tokenizer import tokenizer
 
-    for command in (corpus, data, dedup, demo):
+    for command in (corpus, data, dedup, tokenizer, tokenize, demo):
         cli.add_command(command)
 
 
