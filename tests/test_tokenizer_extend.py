@@ -7,6 +7,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from gniazdo.errors import UserError
 from gniazdo.resources import sample_path
 from gniazdo.tokenizer.extend import extend_tokenizer, fertility
+from gniazdo.tokenizer.stats import byte_level_decoder
 
 GPT2 = Path("/work/shared/data/tokenizers/gpt-2/tokenizer.from-gguf.json")
 BOOK = Path("/work/shared/data/pl/corpus/books/lalka-tom-pierwszy.txt")
@@ -21,20 +22,7 @@ ENGLISH = [
 ]
 
 
-def _bytes_to_unicode() -> dict[str, int]:
-    """GPT-2's byte <-> printable-char table, inverted: char -> byte."""
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
-
-
-_CHAR2BYTE = _bytes_to_unicode()
+_CHAR2BYTE = byte_level_decoder()
 
 
 def _raw(token: str) -> bytes:

@@ -14,35 +14,21 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import xxhash
-from pydantic import field_validator
 
-from gniazdo.config import Config
-from gniazdo.dedup.clusters import keep_scores
+from gniazdo.data.survivors import KeepRuleParams, SurvivorFilter
 from gniazdo.document import Document
-from gniazdo.errors import UserError
-from gniazdo.pipeline.step import GlobalFilter, register
+from gniazdo.pipeline.step import register
 
 _SPACE = re.compile(r"\s+")
 
 
-class ExactDedupParams(Config):
+class ExactDedupParams(KeepRuleParams):
     normalize: bool = True
-    keep: str = "first"  # first | longest | quality | meta:KEY (as near_dedup and gniazdo dedup)
-
-    @field_validator("keep")
-    @classmethod
-    def _known_rule(cls, rule: str) -> str:
-        try:
-            keep_scores(rule, np.zeros(0), [])  # an unknown rule fails here, before any work starts
-        except UserError as e:
-            raise ValueError(str(e)) from None  # so the config error names the key
-        return rule
 
 
 @register
-class ExactDedup(GlobalFilter):
+class ExactDedup(SurvivorFilter):
     """Drop exact copies (xxh3-128 of the case- and whitespace-folded text); one survivor per group."""
 
     name = "exact_dedup"
@@ -55,11 +41,6 @@ class ExactDedup(GlobalFilter):
             text = _SPACE.sub(" ", text).strip().lower()
         return xxhash.xxh3_128_digest(text.encode("utf-8"))
 
-    def score(self, doc: Document) -> float:
-        return float(keep_scores(self.params.keep, np.array([len(doc.text)]), [doc.meta])[0])
-
     def mark_survivor(self, doc: Document, duplicates: int) -> None:
         doc.meta["dup_count"] = duplicates
 
-    def mark_duplicate(self, doc: Document, survivor_id: str) -> None:
-        doc.meta["duplicate_of"] = survivor_id

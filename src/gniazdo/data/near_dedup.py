@@ -19,32 +19,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydantic import field_validator
 
 from gniazdo.corpus.jsonl import JsonlReader
-from gniazdo.dedup.clusters import choose_survivors, find_clusters, keep_scores
+from gniazdo.data.survivors import KeepRuleParams, SurvivorFilter
+from gniazdo.dedup.clusters import choose_survivors, find_clusters
 from gniazdo.dedup.run import NearDedupParams, vote
 from gniazdo.document import Document
-from gniazdo.errors import UserError
 from gniazdo.pipeline.decide import task_sizes, write_decisions
-from gniazdo.pipeline.step import GlobalFilter, register
+from gniazdo.pipeline.step import register
 
 
-class NearDedupStepParams(NearDedupParams):
-    keep: str = "first"
-
-    @field_validator("keep")
-    @classmethod
-    def _known_rule(cls, rule: str) -> str:
-        try:
-            keep_scores(rule, np.zeros(0), [])  # an unknown rule fails here, before any work starts
-        except UserError as e:
-            raise ValueError(str(e)) from None  # so the config error names the key
-        return rule
+class NearDedupStepParams(NearDedupParams, KeepRuleParams):
+    pass
 
 
 @register
-class NearDedup(GlobalFilter):
+class NearDedup(SurvivorFilter):
     """Drop near-duplicates: MinHash, SimHash and cosine experts combined by a vote; one survivor per cluster."""
 
     name = "near_dedup"
@@ -54,15 +44,9 @@ class NearDedup(GlobalFilter):
     def key(self, doc: Document) -> bytes:
         return b""  # no key: the decision below votes on pairs instead
 
-    def score(self, doc: Document) -> float:
-        return float(keep_scores(self.params.keep, np.array([len(doc.text)]), [doc.meta])[0])
-
     def mark_survivor(self, doc: Document, duplicates: int) -> None:
         doc.meta["dup_cluster_id"] = doc.id
         doc.meta["dup_cluster_size"] = duplicates + 1
-
-    def mark_duplicate(self, doc: Document, survivor_id: str) -> None:
-        doc.meta["duplicate_of"] = survivor_id
 
     def decide(self, prefixes: list[Path], done: Path) -> None:
         if done.exists():

@@ -33,7 +33,7 @@ _BYTE_PIECE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 CHECKED_CHARS = ["„", "”", "—", "…", "\n"]
 
 
-def _byte_decoder() -> dict[str, int]:
+def byte_level_decoder() -> dict[str, int]:
     """GPT-2's byte-level alphabet, reversed: printable stand-in character → byte."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
     cs = bs[:]
@@ -73,7 +73,7 @@ class _Tok:
             self.vocab_size = self.tok.get_piece_size()
         else:
             raise UserError(f"{path}: no tokenizer.json or sentencepiece .model / tokenizer.model there")
-        self._bytes = _byte_decoder()
+        self._bytes = byte_level_decoder()
         first = self.pieces("a")[0]
         self.adds_prefix = first.startswith(("▁", "Ġ"))
 
@@ -103,7 +103,7 @@ class _Tok:
 
 
 def _unicode_bytes(s: str) -> list[int]:
-    enc = {b: ord(c) for c, b in _byte_decoder().items()}
+    enc = {b: ord(c) for c, b in byte_level_decoder().items()}
     return [enc[b] for b in s.encode("utf-8")]
 
 
