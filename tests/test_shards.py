@@ -153,7 +153,7 @@ def test_deterministic_for_a_seed(tmp_path, tokenizer_dir):
     for name in files_a:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     tokenize_corpus(tokenizer_dir, [CORPUS], tmp_path / "c", val_fraction=0.1, seed=8, shard_tokens=8_000)
-    assert (tmp_path / "a" / "val-00000.tok").read_bytes() != (tmp_path / "c" / "val-00000.tok").read_bytes()
+    assert (tmp_path / "a" / "val-00000-00000.tok").read_bytes() != (tmp_path / "c" / "val-00000-00000.tok").read_bytes()
 
 
 def test_val_split_is_stable_under_corpus_changes(tmp_path, tokenizer_dir):
@@ -245,3 +245,39 @@ def test_windows_span_shards(tmp_path):
     assert np.array_equal(shards.document(20), np.append(docs[20], 1))
     with pytest.raises(UserError, match="no token shards"):
         TokenShards(tmp_path, prefix="val")
+
+
+# --- tasks: parallel and resumable ------------------------------------------------------------------------------
+
+def _split_corpus(folder: Path, parts: int = 3) -> Path:
+    import json as _json
+
+    docs = CORPUS.read_text(encoding="utf-8").splitlines()
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(parts):
+        (folder / f"part{k}.jsonl").write_text("\n".join(docs[k::parts]) + "\n", encoding="utf-8")
+    assert all(_json.loads(line) for line in docs[:1])
+    return folder
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.tok"))}
+
+
+def test_workers_and_resume_give_identical_shards(tokenizer_dir, tmp_path):
+    from gniazdo.shards import tokenize_corpus
+
+    src = _split_corpus(tmp_path / "in")
+    one = tokenize_corpus(tokenizer_dir, [src], tmp_path / "one", val_fraction=0.1, shard_tokens=20_000)
+    two = tokenize_corpus(tokenizer_dir, [src], tmp_path / "two", val_fraction=0.1, shard_tokens=20_000, workers=2)
+    assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two") and one["tokens"] == two["tokens"]
+    assert {p.split("-")[1] for p in _snapshot(tmp_path / "one")} == {"00000", "00001", "00002"}  # a series a file
+    # a kill in the middle of task 1: its marker never written, one of its shards half-written, a temp file left
+    (tmp_path / "one" / ".done" / "00001.json").unlink()
+    victim = sorted((tmp_path / "one").glob("train-00001-*.tok"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    (tmp_path / "one" / ".train-00001-00009.tok.tmp-123").write_bytes(b"junk")
+    again = tokenize_corpus(tokenizer_dir, [src], tmp_path / "one", val_fraction=0.1, shard_tokens=20_000)
+    assert _snapshot(tmp_path / "one") == _snapshot(tmp_path / "two") and again["tokens"] == one["tokens"]
+    assert not list((tmp_path / "one").glob(".*.tmp*"))
+    assert again["shards"] == one["shards"]

@@ -15,8 +15,11 @@ from gniazdo.cli.report import console
 @click.option("--val-fraction", type=float, default=0.01, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--shard-tokens", type=int, default=100_000_000, show_default=True, help="Tokens per shard.")
-def tokenize(tokenizer_path, corpus, out, mixture, val_fraction, seed, shard_tokens) -> None:
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes (one input file per task).")
+def tokenize(tokenizer_path, corpus, out, mixture, val_fraction, seed, shard_tokens, workers) -> None:
     """Tokenize a corpus into binary shards (</s> between documents, a document index, meta.json).
+
+    Re-running the same command after a kill resumes: finished input files are skipped.
 
     \b
     Example:
@@ -25,6 +28,8 @@ def tokenize(tokenizer_path, corpus, out, mixture, val_fraction, seed, shard_tok
     from gniazdo.shards import tokenize_corpus
 
     meta = tokenize_corpus(tokenizer_path, list(corpus), out, mixture=mixture, val_fraction=val_fraction,
-                           seed=seed, shard_tokens=shard_tokens)
-    shards = meta.get("shards", [])
-    console.print(f"{len(shards)} shards in {out}; see {out}/meta.json for tokens per source, quality and category")
+                           seed=seed, shard_tokens=shard_tokens, workers=workers)
+    n = sum(len(v) for v in meta["shards"].values())
+    tokens = meta["tokens"]["after_mixture"]
+    console.print(f"{n} shards in {out}: {tokens['train']['tokens']:,} train and {tokens['val']['tokens']:,} val "
+                  f"tokens; {out}/meta.json has tokens per source, quality and category")

@@ -9,9 +9,11 @@ tasks can each write their own shards into the same folder without clashing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -188,14 +190,19 @@ class _Tally:
 def tokenize_corpus(tokenizer_path: str | Path, inputs: Iterable[str | Path], out: str | Path,
                     mixture: Mixture | str | Path | None = None, val_fraction: float = 0.01, seed: int = 0,
                     shard_tokens: int = DEFAULT_SHARD_TOKENS, eos_id: int | None = None,
-                    eos_token: str = "</s>", batch_size: int = ENCODE_BATCH) -> dict[str, Any]:
-    """Tokenize documents into ``out/train-*.tok`` and ``out/val-*.tok`` shards and ``out/meta.json``.
+                    eos_token: str = "</s>", batch_size: int = ENCODE_BATCH, workers: int = 1) -> dict[str, Any]:
+    """Tokenize documents into ``out/train-TTTTT-NNNNN.tok`` and ``out/val-TTTTT-NNNNN.tok`` shards (one series
+    per input file TTTTT) and ``out/meta.json``.
 
     A document goes to val when a hash of its id and ``seed`` falls below ``val_fraction``. The mixture applies to
     train (dropping, sampling, repeating documents); val keeps each document once, except those the mixture
     weighs 0 (dropped sources stay out of val too). Token counts include each document's ``</s>``.
+
+    Each input file is a task: ``workers`` processes run them, each task's shards are written atomically and
+    then a marker ``out/.done/TTTTT.json``; re-running the same command after a kill skips finished tasks and
+    redoes the others, giving byte-identical shards (everything depends only on the documents and the seed).
     """
-    from gniazdo.corpus import expand_inputs, file_stem, read_documents
+    from gniazdo.corpus import expand_inputs
 
     if not 0 <= val_fraction < 1:
         raise UserError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -209,37 +216,98 @@ def tokenize_corpus(tokenizer_path: str | Path, inputs: Iterable[str | Path], ou
             raise UserError(f"{tok_file}: the tokenizer has no '{eos_token}' token; give eos_id or eos_token")
     out = Path(out)
     files = expand_inputs(inputs)
-    series = {split: ShardSeries(out, split, vocab_size, eos_id, shard_tokens) for split in ("train", "val")}
+    job = _Job(str(tok_file), str(out), mixture, val_fraction, seed, shard_tokens, eos_id, batch_size)
+    pending = [(i, str(p)) for i, p in enumerate(files) if not _marker(out, i).exists()]
+    for stale in out.glob(".*.tmp*") if out.exists() else []:
+        stale.unlink(missing_ok=True)  # temp files of a killed run
+    if workers > 1 and len(pending) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(workers, len(pending))) as pool:
+            pool.starmap(_run_task, [(job, i, p) for i, p in pending])
+    else:
+        for i, p in pending:
+            _run_task(job, i, p)
+    return _merge(job, files, tok_file, vocab_size)
+
+
+@dataclass(frozen=True)
+class _Job:
+    tokenizer: str
+    out: str
+    mixture: Mixture | None
+    val_fraction: float
+    seed: int
+    shard_tokens: int
+    eos_id: int
+    batch_size: int
+
+
+def _marker(out: Path, task: int) -> Path:
+    return out / ".done" / f"{task:05d}.json"
+
+
+def _run_task(job: _Job, task: int, path: str) -> None:
+    """Tokenize one input file into its own train/val series, then write its marker."""
+    from gniazdo.corpus import file_stem, read_documents
+
+    tokenizer, _ = _load_tokenizer(job.tokenizer)
+    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+    out = Path(job.out)
+    series = {split: ShardSeries(out, f"{split}-{task:05d}", vocab_size, job.eos_id, job.shard_tokens)
+              for split in ("train", "val")}
     before, after = _Tally(), {split: _Tally() for split in series}
+    stem = file_stem(Path(path))
     try:
-        for path in files:
-            stem = file_stem(path)
-            batch: list = []
-            for doc in read_documents([path]):
-                batch.append(doc)
-                if len(batch) >= batch_size:
-                    _write_batch(tokenizer, batch, stem, mixture, seed, val_fraction, series, before, after)
-                    batch = []
-            if batch:
-                _write_batch(tokenizer, batch, stem, mixture, seed, val_fraction, series, before, after)
+        batch: list = []
+        for doc in read_documents([path]):
+            batch.append(doc)
+            if len(batch) >= job.batch_size:
+                _write_batch(tokenizer, batch, stem, job.mixture, job.seed, job.val_fraction, series, before, after)
+                batch = []
+        if batch:
+            _write_batch(tokenizer, batch, stem, job.mixture, job.seed, job.val_fraction, series, before, after)
         shards = {split: s.close() for split, s in series.items()}
     except BaseException:
         for s in series.values():
             s.abort()
         raise
+    write_json_atomic(_marker(out, task), {"before": before.as_dict(),
+                                           "after": {k: t.as_dict() for k, t in after.items()},
+                                           "shards": shards})
+
+
+def _merge(job: _Job, files: list[Path], tok_file: Path, vocab_size: int) -> dict[str, Any]:
+    """meta.json from the tasks' markers, in task order."""
+    out = Path(job.out)
+    markers = [json.loads(_marker(out, i).read_text(encoding="utf-8")) for i in range(len(files))]
     meta = {
         "format": "gniazdo-token-shards", "version": 1,
         "tokenizer": {"path": str(tok_file), "sha256": sha256_of(tok_file), "vocab_size": vocab_size,
-                      "eos_id": eos_id, "dtype": str(dtype_for(vocab_size).name)},
+                      "eos_id": job.eos_id, "dtype": str(dtype_for(vocab_size).name)},
         "inputs": [str(p) for p in files],
-        "seed": seed, "val_fraction": val_fraction, "shard_tokens": shard_tokens,
-        "mixture": mixture.model_dump(mode="json") if mixture is not None else None,
-        "tokens": {"before_mixture": before.as_dict(),
-                   "after_mixture": {split: t.as_dict() for split, t in after.items()}},
-        "shards": shards,
+        "seed": job.seed, "val_fraction": job.val_fraction, "shard_tokens": job.shard_tokens,
+        "mixture": job.mixture.model_dump(mode="json") if job.mixture is not None else None,
+        "tokens": {"before_mixture": _sum_tallies([m["before"] for m in markers]),
+                   "after_mixture": {split: _sum_tallies([m["after"][split] for m in markers])
+                                     for split in ("train", "val")}},
+        "shards": {split: [s for m in markers for s in m["shards"][split]] for split in ("train", "val")},
     }
     write_json_atomic(out / "meta.json", meta)
     return meta
+
+
+def _sum_tallies(tallies: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"tokens": 0, "documents": 0, "source": {}, "quality": {}, "category": {}}
+    for t in tallies:
+        total["tokens"] += t["tokens"]
+        total["documents"] += t["documents"]
+        for group in ("source", "quality", "category"):
+            for k, v in t[group].items():
+                total[group][k] = total[group].get(k, 0) + v
+    for group in ("source", "quality", "category"):
+        total[group] = dict(sorted(total[group].items()))
+    return total
 
 
 def _write_batch(tokenizer, batch, stem, mixture, seed, val_fraction, series, before, after) -> None:
