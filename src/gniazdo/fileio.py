@@ -133,3 +133,16 @@ def open_binary_stream(path: str | Path) -> IO[bytes]:
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw
+
+
+class CommitOnExit:
+    """``with`` support for writers of temp files: ``close()`` (make final) on success, ``abort()`` on error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

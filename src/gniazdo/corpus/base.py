@@ -8,6 +8,7 @@ from typing import Callable, Iterator, Literal
 
 from gniazdo.config import Config
 from gniazdo.document import BadRecord, Document
+from gniazdo.fileio import CommitOnExit
 
 ErrorHandler = Callable[[BadRecord], None]
 
@@ -45,7 +46,7 @@ class Reader(ABC):
         """Yield the file's Documents (those whose line starts in [start, end) when splittable)."""
 
 
-class Writer(ABC):
+class Writer(CommitOnExit, ABC):
     """Writes Documents to temp files; :meth:`close` makes them final (atomically), :meth:`abort` drops them."""
 
     @abstractmethod
@@ -58,14 +59,6 @@ class Writer(ABC):
     @abstractmethod
     def abort(self) -> None: ...
 
-    def __enter__(self) -> "Writer":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def file_stem(path: Path) -> str:

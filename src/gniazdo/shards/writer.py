@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from gniazdo.errors import UserError
-from gniazdo.fileio import write_json_atomic
+from gniazdo.fileio import CommitOnExit, write_json_atomic
 from gniazdo.shards.format import HEADER_SIZE, SHARD_SUFFIX, Header, dtype_for
 from gniazdo.shards.mixture import Mixture, unit_hash
 
@@ -28,7 +28,7 @@ DEFAULT_SHARD_TOKENS = 100_000_000
 ENCODE_BATCH = 256
 
 
-class ShardWriter:
+class ShardWriter(CommitOnExit):
     """One shard file: documents appended as token-id arrays, each followed by ``eos_id`` (when given)."""
 
     def __init__(self, path: str | Path, vocab_size: int, eos_id: int | None = None) -> None:
@@ -91,14 +91,6 @@ class ShardWriter:
         self._tmp.unlink(missing_ok=True)
         self.closed = True
 
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class ShardSeries:
