@@ -6,7 +6,7 @@
     (workers processes, token shards) vs `datasets.load_dataset("json").map(tokenizer, batched=True,
     num_proc=workers)` writing Arrow with `save_to_disk`, both with the same tokenizer (ours, trained below).
 (b) Fertility (tokens per \\w+ word) on held-out text: two books left out of training, and the last 10% of the web
-    sample: our tokenizer (`gniazdo tokenizer train`: NFC, digit splitting, byte-level BPE) vs a plain byte-level BPE
+    sample: our tokenizer (`gniazdo tokenizer train`: NFC, Polish-aware pre-tokenisation, byte-level BPE) vs a plain BPE
     trained with `tokenizers` defaults on the same text, and the reference tokenizers in ../shared/data/tokenizers.
 Ends with `ratio: <ours/peer>` of throughput (documents per second, end to end).
 """

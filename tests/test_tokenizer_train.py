@@ -62,9 +62,10 @@ def test_nfc_normalization(hf):
     assert hf.encode("e\u0301", add_special_tokens=False) == hf.encode("é", add_special_tokens=False)
 
 
-def test_digits_split(hf):
-    assert hf.tokenize("rok 2024")[-4:] == ["2", "0", "2", "4"]
-    assert all(len(t.lstrip("Ġ")) <= 1 for t in hf.tokenize("12345678 990") if any(c.isdigit() for c in t))
+def test_numbers_stay_whole_pre_tokens(hf):
+    # digits never merge with letters or punctuation; a number is one pre-token with its leading space
+    assert "".join(hf.tokenize(" 2024")) == "Ġ2024"
+    assert all(t.lstrip("Ġ").isdigit() for t in hf.tokenize(" 12345678 990") if any(c.isdigit() for c in t))
 
 
 def test_polish_words_get_merges(hf):
@@ -88,7 +89,7 @@ def test_chat_template(hf):
 
 def test_unigram_trains_and_roundtrips(tmp_path):
     cfg = TokenizerTrainConfig(corpus=[str(sample_path("corpus.jsonl"))], vocab_size=800, out=str(tmp_path / "u"),
-                               model="unigram", limit_docs=100, progress=False)
+                               model="unigram", digits="each", limit_docs=100, progress=False)
     tok = transformers.AutoTokenizer.from_pretrained(str(train_tokenizer(cfg)))
     assert tok.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2, 3, 4, 5]
     assert len(tok) <= 800
@@ -100,13 +101,26 @@ def test_unigram_trains_and_roundtrips(tmp_path):
     assert tok.tokenize("rok 2024")[-4:] == ["2", "0", "2", "4"]
 
 
-def test_no_digit_split_option(tmp_path):
+@pytest.mark.parametrize("digits, pieces", [("whole", ["Ġ12345"]), ("each", ["1", "2", "3", "4", "5"]),
+                                             ("group3", ["Ġ123", "45"])])
+def test_digit_options(tmp_path, digits, pieces):
     cfg = TokenizerTrainConfig(corpus=[str(sample_path("corpus.jsonl"))], vocab_size=600, out=str(tmp_path / "d"),
-                               split_digits=False, limit_docs=50, progress=False)
+                               digits=digits, limit_docs=50, progress=False)
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(train_tokenizer(cfg) / "tokenizer.json"))
-    assert tok.pre_tokenizer.pre_tokenize_str("rok 2024")[-1][0] == "Ġ2024"
+    got = [p for p, _ in tok.pre_tokenizer.pre_tokenize_str("rok 12345")]
+    assert got[0] == "rok" and [p for p in got[1:] if p != "Ġ"] == pieces
+
+
+def test_pre_tokenizer_keeps_polish_punctuation_with_words(tmp_path):
+    from tokenizers import Tokenizer
+
+    cfg = TokenizerTrainConfig(corpus=[str(sample_path("corpus.jsonl"))], vocab_size=600, out=str(tmp_path / "d"),
+                               limit_docs=50, progress=False)
+    tok = Tokenizer.from_file(str(train_tokenizer(cfg) / "tokenizer.json"))
+    decoded = [tok.decoder.decode([p]) for p, _ in tok.pre_tokenizer.pre_tokenize_str("„Tak”.\n\nDom (np. kot)")]
+    assert decoded == ["„Tak", "”.\n\n", "Dom", " (", "np", ".", " kot", ")"]
 
 
 def test_progress_bar_and_limit(tmp_path):

@@ -24,9 +24,10 @@ def tokenizer() -> None:
 @click.option("--vocab-size", type=int, default=32000, show_default=True)
 @click.option("--out", required=True, help="Output folder (tokenizer.json, tokenizer_config.json, ...).")
 @click.option("--model", type=click.Choice(["bpe", "unigram"]), default="bpe", show_default=True)
-@click.option("--no-split-digits", is_flag=True, help="Keep numbers whole instead of a token per digit.")
+@click.option("--digits", type=click.Choice(["whole", "each", "group3"]), default="whole", show_default=True,
+              help="Numbers: whole pre-tokens, a token per digit, or groups of up to three digits.")
 @click.option("--limit-docs", type=int, default=None, help="Train on at most this many documents.")
-def train(corpus, vocab_size, out, model, no_split_digits, limit_docs) -> None:
+def train(corpus, vocab_size, out, model, digits, limit_docs) -> None:
     """Train a byte-level BPE (or Unigram) tokenizer with ChatML special tokens, loadable by transformers.
 
     \b
@@ -37,7 +38,7 @@ def train(corpus, vocab_size, out, model, no_split_digits, limit_docs) -> None:
     from gniazdo.tokenizer import TokenizerTrainConfig, train_tokenizer
 
     cfg = validate(TokenizerTrainConfig, {"corpus": list(corpus), "vocab_size": vocab_size, "out": out,
-                                          "model": model, "split_digits": not no_split_digits,
+                                          "model": model, "digits": digits,
                                           "limit_docs": limit_docs})
     path = train_tokenizer(cfg)
     console.print(f"tokenizer written to {path}")

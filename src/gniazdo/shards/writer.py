@@ -8,6 +8,7 @@ tasks can each write their own shards into the same folder without clashing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -239,11 +240,22 @@ def _marker(out: Path, task: int) -> Path:
     return out / ".done" / f"{task:05d}.json"
 
 
+@functools.lru_cache(maxsize=2)
+def _encoder(tokenizer_path: str, mtime_ns: int, size: int):
+    """The tokenizer and its batch encoder, kept for the next task of this process (its cache of pre-tokens
+    stays warm); keyed by the file's time and size too, so a rewritten tokenizer file is read again."""
+    from gniazdo.tokenizer.cached_encode import batch_encoder
+
+    tokenizer, _ = _load_tokenizer(tokenizer_path)
+    return tokenizer, batch_encoder(tokenizer)
+
+
 def _run_task(job: _Job, task: int, path: str) -> None:
     """Tokenize one input file into its own train/val series, then write its marker."""
     from gniazdo.corpus import file_stem, read_documents
 
-    tokenizer, _ = _load_tokenizer(job.tokenizer)
+    stat = os.stat(job.tokenizer)
+    tokenizer, encode = _encoder(job.tokenizer, stat.st_mtime_ns, stat.st_size)
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     out = Path(job.out)
     series = {split: ShardSeries(out, f"{split}-{task:05d}", vocab_size, job.eos_id, job.shard_tokens)
@@ -255,10 +267,10 @@ def _run_task(job: _Job, task: int, path: str) -> None:
         for doc in read_documents([path]):
             batch.append(doc)
             if len(batch) >= job.batch_size:
-                _write_batch(tokenizer, batch, stem, job.mixture, job.seed, job.val_fraction, series, before, after)
+                _write_batch(encode, batch, stem, job.mixture, job.seed, job.val_fraction, series, before, after)
                 batch = []
         if batch:
-            _write_batch(tokenizer, batch, stem, job.mixture, job.seed, job.val_fraction, series, before, after)
+            _write_batch(encode, batch, stem, job.mixture, job.seed, job.val_fraction, series, before, after)
         shards = {split: s.close() for split, s in series.items()}
     except BaseException:
         for s in series.values():
@@ -302,10 +314,8 @@ def _sum_tallies(tallies: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def _write_batch(tokenizer, batch, stem, mixture, seed, val_fraction, series, before, after) -> None:
-    encodings = tokenizer.encode_batch([d.text for d in batch], add_special_tokens=False)
-    for doc, enc in zip(batch, encodings):
-        ids = np.asarray(enc.ids, dtype=np.int64)
+def _write_batch(encode, batch, stem, mixture, seed, val_fraction, series, before, after) -> None:
+    for doc, ids in zip(batch, encode([d.text for d in batch])):
         source = str(doc.meta.get("source") or stem)
         n = len(ids) + 1  # with its </s>
         before.add(n, source, doc.meta)
