@@ -1,0 +1,309 @@
+"""The whole decoder-only transformer (Llama / Mistral family) in one file.
+
+Parameter names follow Hugging Face's ``LlamaModel`` so that converting a checkpoint is a prefix change
+(``model.`` in front of everything but ``lm_head``), and RoPE uses HF's non-interleaved "rotate_half" layout so
+HF q/k weights need no permutation. Packed training rows are supported through ``document_ids``: attention never
+crosses a document boundary and positions restart at each document.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator, model_validator
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from gniazdo.config import Config
+
+ROPE_TYPES = ("linear", "llama3", "yarn")
+
+
+class ModelConfig(Config):
+    """Shape of the network; field meanings match HF's ``config.json`` (see ``gniazdo.model.hf``)."""
+
+    arch: Literal["llama", "mistral"] = "llama"
+    vocab_size: int = Field(gt=0)
+    dim: int = Field(gt=0)
+    n_layers: int = Field(gt=0)
+    n_heads: int = Field(gt=0)
+    n_kv_heads: int | None = Field(default=None, gt=0)
+    head_dim: int | None = Field(default=None, gt=0)
+    ffn_dim: int = Field(gt=0)
+    max_seq_len: int = Field(default=2048, gt=0)
+    rope_theta: float = Field(default=10000.0, gt=0)
+    rope_scaling: dict[str, Any] | None = None
+    norm_eps: float = Field(default=1e-5, gt=0)
+    tie_embeddings: bool = False
+    sliding_window: int | None = Field(default=None, gt=0)
+    init_std: float = Field(default=0.02, gt=0)
+    bos_id: int = 0
+    eos_id: int = 1
+    pad_id: int | None = 3
+
+    @field_validator("rope_scaling")
+    @classmethod
+    def _normalize_rope_scaling(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        # HF has spelled the kind both "type" (old) and "rope_type" (new); keep one spelling so nothing else cares.
+        if not v:
+            return None
+        v = dict(v)
+        kind = v.pop("rope_type", None) or v.pop("type", None) or "default"
+        v.pop("type", None)
+        if kind == "default":
+            return None
+        if kind not in ROPE_TYPES:
+            raise ValueError(f"rope type '{kind}' is not supported (valid: {', '.join(ROPE_TYPES)})")
+        if not isinstance(v.get("factor"), (int, float)):
+            raise ValueError(f"rope scaling '{kind}' needs a numeric 'factor'")
+        if kind == "llama3" and not {"low_freq_factor", "high_freq_factor"} <= v.keys():
+            raise ValueError("rope scaling 'llama3' needs 'low_freq_factor' and 'high_freq_factor'")
+        return {"rope_type": kind, **v}
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> ModelConfig:
+        if self.n_heads % self.kv_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.kv_heads})")
+        if self.head_size % 2:
+            raise ValueError(f"head_dim ({self.head_size}) must be even for RoPE")
+        if self.sliding_window is not None and self.arch != "mistral":
+            raise ValueError("sliding_window needs arch 'mistral' (HF Llama has no sliding window)")
+        return self
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
+    def head_size(self) -> int:
+        return self.head_dim or self.dim // self.n_heads
+
+
+def rope_frequencies(cfg: ModelConfig, device: torch.device | str | None = None) -> tuple[torch.Tensor, float]:
+    """Inverse frequencies (fp32, one per rotated pair) and the factor that scales cos/sin (YaRN only).
+
+    The arithmetic mirrors transformers' ``modeling_rope_utils`` so that converted checkpoints give the same
+    numbers, including its quirks (YaRN's floor/ceil "truncate" of the ramp ends, llama3's band edges).
+    """
+    d, base = cfg.head_size, cfg.rope_theta
+    inv = 1.0 / (base ** (torch.arange(0, d, 2, dtype=torch.int64, device=device).float() / d))
+    s = cfg.rope_scaling
+    if s is None:
+        return inv, 1.0
+    kind, factor = s["rope_type"], float(s["factor"])
+    if kind == "linear":  # positions divided by factor == frequencies divided by factor
+        return inv / factor, 1.0
+    orig = s.get("original_max_position_embeddings") or cfg.max_seq_len
+    if kind == "llama3":
+        # Long wavelengths (beyond the pretraining context) are slowed by `factor`, short ones kept, the band
+        # in between blends the two linearly in 1/wavelength.
+        lo, hi = s["low_freq_factor"], s["high_freq_factor"]
+        wavelen = 2 * math.pi / inv
+        out = torch.where(wavelen > orig / lo, inv / factor, inv)
+        smooth = (orig / wavelen - lo) / (hi - lo)
+        mid = (wavelen >= orig / hi) & (wavelen <= orig / lo)
+        return torch.where(mid, (1 - smooth) * out / factor + smooth * out, out), 1.0
+
+    # YaRN: dimensions that rotate many times within the original context keep their frequency
+    # (extrapolate), slow ones are interpolated, with a linear ramp between; cos/sin get a temperature.
+    def mscale(scale: float, m: float = 1.0) -> float:
+        return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+    attn = s.get("attention_factor")
+    if attn is None:
+        m, m_all = s.get("mscale"), s.get("mscale_all_dim")
+        attn = mscale(factor, m) / mscale(factor, m_all) if m and m_all else mscale(factor)
+
+    def dim_of(rotations: float) -> float:
+        return d * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = dim_of(s.get("beta_fast") or 32), dim_of(s.get("beta_slow") or 1)
+    if s.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, d - 1)
+    high = high + 0.001 if low == high else high
+    ramp = ((torch.arange(d // 2, dtype=torch.float32, device=device) - low) / (high - low)).clamp(0, 1)
+    return inv / factor * ramp + inv * (1 - ramp), float(attn)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    # Pairs are (i, i + d/2), not adjacent (i, i + 1): HF's layout, so its q/k weights load unpermuted.
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((-b, a), dim=-1)
+
+
+def positions_from_document_ids(document_ids: torch.Tensor) -> torch.Tensor:
+    """Position of each token inside its document: 0 at every change of id along a row."""
+    B, T = document_ids.shape
+    idx = torch.arange(T, device=document_ids.device).expand(B, T)
+    start = torch.ones_like(document_ids, dtype=torch.bool)
+    start[:, 1:] = document_ids[:, 1:] != document_ids[:, :-1]
+    return idx - torch.where(start, idx, 0).cummax(dim=1).values
+
+
+def attention_mask(T: int, device: torch.device, document_ids: torch.Tensor | None = None,
+                   sliding_window: int | None = None) -> torch.Tensor | None:
+    """Boolean [B|1, 1, T, T] mask (True = may attend), or None when plain causal attention is enough."""
+    if sliding_window is not None and sliding_window >= T:
+        sliding_window = None  # the window cannot bite: keep SDPA's fused causal path
+    if document_ids is None and sliding_window is None:
+        return None
+    q = torch.arange(T, device=device)[:, None]
+    k = torch.arange(T, device=device)[None, :]
+    mask = k <= q
+    if sliding_window is not None:  # HF's convention: a query sees itself and the window-1 keys before it
+        mask = mask & (q - k < sliding_window)
+    mask = mask[None]
+    if document_ids is not None:
+        mask = mask & (document_ids[:, :, None] == document_ids[:, None, :])
+    return mask[:, None]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The mean of squares underflows/overflows in bf16; normalize in fp32 and cast back before the gain,
+        # in the same order as HF so bf16 outputs agree bit for bit more often.
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x32.to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv, self.hd = cfg.n_heads, cfg.kv_heads, cfg.head_size
+        self.q_proj = nn.Linear(cfg.dim, self.n_heads * self.hd, bias=False)
+        self.k_proj = nn.Linear(cfg.dim, self.n_kv * self.hd, bias=False)
+        self.v_proj = nn.Linear(cfg.dim, self.n_kv * self.hd, bias=False)
+        self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        k = self.k_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        y = self.attend(q, k, v, mask)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        # Kept apart so a KV cache can later concatenate past keys/values here without touching projections.
+        if self.n_kv != self.n_heads:
+            # Each kv head serves a contiguous group of query heads (HF's repeat_kv). Expanding explicitly
+            # rather than SDPA's enable_gqa keeps every backend (incl. masked mem-efficient) available.
+            k = k.repeat_interleave(self.n_heads // self.n_kv, dim=1)
+            v = v.repeat_interleave(self.n_heads // self.n_kv, dim=1)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
+        self.up_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
+        self.down_proj = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+        self.checkpointed = False
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+        # Checkpointing sits inside the block's forward (not around its __call__) so FSDP2's hooks on the block
+        # stay outside the recomputed region, the composition FSDP2 is designed for.
+        if self.checkpointed and torch.is_grad_enabled():
+            return checkpoint(self._forward, x, cos, sin, mask, use_reentrant=False)
+        return self._forward(x, cos, sin, mask)
+
+    def _forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                 mask: torch.Tensor | None) -> torch.Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+        return h + self.mlp(self.post_attention_layernorm(h))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.lm_head = None if cfg.tie_embeddings else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """GPT-2 / Llama style init; safe to call again after ``to_empty`` when built on the meta device.
+
+        Every embedding and linear weight ~ N(0, init_std). The two projections that write into the residual
+        stream (o_proj, down_proj) use init_std / sqrt(2 * n_layers): the stream is a sum of 2 * n_layers such
+        outputs, so this keeps its variance at initialization independent of depth. Norm gains start at 1.
+        """
+        std = self.cfg.init_std
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                residual = name.endswith(("o_proj", "down_proj"))
+                nn.init.normal_(module.weight, 0.0, std / math.sqrt(2 * self.cfg.n_layers) if residual else std)
+            elif isinstance(module, RMSNorm):
+                nn.init.ones_(module.weight)
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
+                document_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B, T, V] in the compute dtype (the loss should upcast them)."""
+        B, T = input_ids.shape
+        if position_ids is None:
+            position_ids = (positions_from_document_ids(document_ids) if document_ids is not None
+                            else torch.arange(T, device=input_ids.device).expand(B, T))
+        h = self.embed_tokens(input_ids)
+        # cos/sin and the mask are shared by all layers: build them once. Frequencies are recomputed in fp32 each
+        # call (a few tiny ops) instead of living in a buffer that model.to(bfloat16) would silently round.
+        inv, scale = rope_frequencies(self.cfg, device=input_ids.device)
+        angles = position_ids[..., None].float() * inv
+        angles = torch.cat((angles, angles), dim=-1)
+        cos, sin = (angles.cos() * scale).to(h.dtype), (angles.sin() * scale).to(h.dtype)
+        mask = attention_mask(T, input_ids.device, document_ids, self.cfg.sliding_window)
+        for layer in self.layers:
+            h = layer(h, cos, sin, mask)
+        h = self.norm(h)
+        return self.lm_head(h) if self.lm_head is not None else F.linear(h, self.embed_tokens.weight)
+
+    def enable_activation_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute each block's activations in backward: memory per block drops to its input."""
+        for layer in self.layers:
+            layer.checkpointed = enabled
+
+    def num_params(self, exclude_embeddings: bool = False) -> int:
+        n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied weight once
+        return n - self.embed_tokens.weight.numel() if exclude_embeddings else n
+
+    def flops_per_token(self, seq_len: int) -> int:
+        """Training FLOPs per token, PaLM-style (appendix B), for MFU.
+
+        6 * N counts forward (2) + backward (4) multiply-adds of every weight matmul, with N = non-embedding
+        parameters plus the output projection (a matmul even when tied to the embedding; the embedding lookup is
+        not). Attention scores and the weighted sum add 12 * n_layers * n_heads * head_dim * seq_len; like PaLM
+        we do not halve it for the causal mask, so numbers compare with published MFU.
+        """
+        c = self.cfg
+        n = self.num_params(exclude_embeddings=True) + (c.vocab_size * c.dim if c.tie_embeddings else 0)
+        return 6 * n + 12 * c.n_layers * c.n_heads * c.head_size * seq_len
