@@ -30,8 +30,9 @@ def _register() -> None:
     from gniazdo.cli.demo import demo
     from gniazdo.cli.tokenize import tokenize
     from gniazdo.cli.tokenizer import tokenizer
+    from gniazdo.cli.train import export, train
 
-    for command in (corpus, data, dedup, tokenizer, tokenize, demo):
+    for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo):
         cli.add_command(command)
 
 

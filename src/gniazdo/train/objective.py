@@ -1,0 +1,70 @@
+"""Training objectives: what a micro-batch's loss is. The trainer owns the loop; an objective only says how to
+turn a batch into a *sum* of per-token losses and how many units that sum is divided by.
+
+Returning sums, not means, is what makes the result independent of how a step is split into micro-batches
+and ranks: the trainer adds every micro-batch's denominator over the whole step and all ranks first, then divides
+each micro-batch's sum by that global number. SFT and preference objectives (next issue) plug in here.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gniazdo.train.data import IGNORE, Batch
+
+
+class Objective(Protocol):
+    name: str
+
+    def denominator(self, batch: Batch) -> float:
+        """What this micro-batch adds to the step's divisor (e.g. its number of target tokens)."""
+
+    def loss_sum(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The summed loss of the micro-batch (a scalar tensor with grad) and summed metrics."""
+
+
+def token_losses(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Per-token cross-entropy [B, T] (0 where the label is IGNORE), computed in fp32 whatever the autocast."""
+    logits = model(batch.input_ids, document_ids=batch.document_ids)
+    return F.cross_entropy(logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE,
+                           reduction="none").view_as(batch.labels)
+
+
+class CausalLM:
+    """Next-token cross-entropy, optionally weighted per token (ALLaMo's weighted CE).
+
+    weighting ``none``: sum(ce) / targets; ``mean``: sum(w * ce) / sum(w) (a weighted mean over the step);
+    ``openchat``: sum(w * ce) / targets (weights scale a token's share, the divisor stays the token count,
+    as OpenChat's conditioned fine-tuning does). Without weights in the data every weight is 1.
+    """
+
+    name = "pretrain"
+
+    def __init__(self, weighting: str = "none") -> None:
+        self.weighting = weighting
+
+    def _weights(self, batch: Batch) -> torch.Tensor:
+        mask = (batch.labels != IGNORE).float()
+        if self.weighting == "none" or batch.weights is None:
+            return mask
+        return batch.weights.float() * mask
+
+    def denominator(self, batch: Batch) -> float:
+        if self.weighting == "mean":
+            return float(self._weights(batch).sum())
+        return float(batch.n_targets)
+
+    def loss_sum(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        losses = token_losses(model, batch)
+        total = (losses * self._weights(batch)).sum()
+        return total, {"targets": float(batch.n_targets)}
+
+
+def build_objective(name: str, weighting: str = "none") -> Objective:
+    if name == "pretrain":
+        return CausalLM(weighting)
+    raise ValueError(f"unknown objective {name!r}")
