@@ -12,7 +12,7 @@ from gniazdo.resources import sample_path
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    results = run_demo(out, progress=False)
+    results = run_demo(out, progress=False, train_steps=30)
     return out, results
 
 
@@ -53,3 +53,25 @@ def test_demo_tokenizer_and_shards(demo):
     assert 1.0 < tok["fertility"] < 4.0
     assert tok["tokens"]["train"]["tokens"] > 10_000
     assert (out / "tokenizer" / "tokenizer.json").exists() and list((out / "shards").glob("train-*.tok"))
+
+
+def test_demo_pretrains_and_exports(demo):
+    out, results = demo
+    training = results["training"]
+    assert training["last_loss"] < training["first_loss"]
+    assert training["architecture"] == "LlamaForCausalLM" and training["continuation"].strip()
+    assert (out / "hf" / "model.safetensors").is_file() and (out / "hf" / "tokenizer.json").is_file()
+
+
+def test_demo_training_config_file_matches_the_demo():
+    """configs/train/tiny-cpu.yaml is the demo's run as a file: same model, data shape and optimiser."""
+    from pathlib import Path
+
+    import yaml
+
+    from gniazdo.demo import demo_train_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "train" / "tiny-cpu.yaml"
+    cfg, demo = yaml.safe_load(path.read_text()), demo_train_config(Path("x"), Path("y"), 200)
+    assert cfg["model"] == demo["model"] and cfg["data"]["seq_len"] == demo["data"]["seq_len"]
+    assert cfg["max_steps"] == demo["max_steps"] and cfg["optim"]["lr"] == demo["optim"]["lr"]
