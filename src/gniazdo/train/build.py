@@ -3,8 +3,11 @@ frozen parts and an optional ``torch.compile``."""
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -12,9 +15,62 @@ from torch import nn
 from gniazdo.errors import UserError
 from gniazdo.model import ModelConfig, Transformer, from_pretrained, model_config
 from gniazdo.train.config import TrainConfig
+from gniazdo.train.data import PretrainData, StepData, WindowSource, open_shards, shards_meta
 
 
-def build_model(cfg: TrainConfig, meta: dict[str, Any]) -> tuple[ModelConfig, Transformer]:
+@dataclass
+class RunData:
+    meta: dict[str, Any]  # the data folder's meta.json (its tokenizer: path, sha256, vocab_size, eos_id)
+    train: StepData
+    val: Any | None  # a source for val_batches, or None
+    seq_len: int  # positions per row (for FLOPs and the model's context check)
+    where: str  # the data folder, for messages
+
+
+def build_data(cfg: TrainConfig, rank: int, world: int) -> RunData:
+    """Train and val data of the run's objective: token-shard windows (pretrain), SFT rows or preference pairs."""
+    if cfg.objective == "pretrain":
+        meta = shards_meta(cfg.data.shards)
+        train = open_shards(cfg.data.shards, "train")
+        if train is None:
+            raise UserError(f"{cfg.data.shards}: no train-*.tok shards with tokens")
+        if cfg.data.val_shards:
+            check_tokenizer(meta, shards_meta(cfg.data.val_shards), cfg.data.val_shards)
+        val = open_shards(cfg.data.val_shards or cfg.data.shards, "val")
+        mask = cfg.data.document_masking
+        return RunData(meta, PretrainData(train, cfg.data.seq_len, cfg.micro_batch_size, cfg.seed, rank, world, mask),
+                       WindowSource(val, cfg.data.seq_len, mask) if val is not None else None, cfg.data.seq_len,
+                       cfg.data.shards)
+    from gniazdo.train.sources import PreferenceSource, SFTSource
+
+    folder = Path(cfg.data.prepared)
+    meta = _prepared_meta(folder)
+    if cfg.objective == "sft":
+        if meta.get("format") != "gniazdo-sft":
+            raise UserError(f"{folder}: objective sft needs a `gniazdo sft prepare` folder")
+        make = SFTSource
+    else:
+        if meta.get("format") != "gniazdo-prefs":
+            raise UserError(f"{folder}: objective {cfg.objective} needs a `gniazdo prefs` folder")
+
+        def make(f, split):
+            return PreferenceSource(f, split, need_reference=cfg.objective != "orpo")
+    train_source = make(folder, "train")
+    val_source = make(folder, "val") if (folder / "val").is_dir() else None
+    if val_source is not None and val_source.n_items == 0:
+        val_source = None
+    return RunData(meta, StepData(train_source, cfg.micro_batch_size, cfg.seed, rank, world), val_source,
+                   int(meta["max_len"]) - 1, str(folder))
+
+
+def _prepared_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "meta.json"
+    if not path.is_file():
+        raise UserError(f"{folder}: no meta.json (not a prepared fine-tuning folder)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_model(cfg: TrainConfig, meta: dict[str, Any], seq_len: int) -> tuple[ModelConfig, Transformer]:
     """The model to train: ``model.init_from`` (continued pre-training, e.g. Mistral 7B -> Bielik) or a preset
     with ``model.overrides``; the vocabulary comes from the shards' tokenizer unless overridden."""
     tok = meta["tokenizer"]
@@ -29,9 +85,9 @@ def build_model(cfg: TrainConfig, meta: dict[str, Any]) -> tuple[ModelConfig, Tr
             raise UserError("model.preset or model.init_from is needed")
         overrides = {"vocab_size": tok["vocab_size"], "eos_id": tok["eos_id"], **cfg.model.overrides}
         model = Transformer(model_config(cfg.model.preset, **overrides))
-    if cfg.data.seq_len > model.cfg.max_seq_len:
-        raise UserError(f"data.seq_len {cfg.data.seq_len} is longer than the model's max_seq_len "
-                        f"{model.cfg.max_seq_len}")
+    if seq_len > model.cfg.max_seq_len:
+        what = "data.seq_len" if cfg.objective == "pretrain" else "the prepared max_len"
+        raise UserError(f"{what} {seq_len} is longer than the model's max_seq_len {model.cfg.max_seq_len}")
     return model.cfg, model
 
 

@@ -20,10 +20,18 @@ class ModelSection(Config):
 
 
 class DataSection(Config):
-    shards: str  # folder written by `gniazdo tokenize` (train-*.tok, val-*.tok, meta.json)
-    seq_len: int = Field(256, ge=8)
-    document_masking: bool = False  # attention stays within documents, positions restart at each
+    shards: str | None = None  # pretrain: folder written by `gniazdo tokenize` (train-*.tok, val-*.tok, meta.json)
+    seq_len: int = Field(256, ge=8)  # pretrain; fine-tuning uses the prepared max_len
+    document_masking: bool = False  # pretrain: attention stays within documents, positions restart at each
     val_shards: str | None = None  # default: the val-*.tok of `shards`
+    prepared: str | None = None  # sft / preference objectives: folder of `gniazdo sft prepare` / `gniazdo prefs ...`
+
+
+class PrefsSection(Config):
+    beta: float = Field(0.1, gt=0)  # dpo/dpop/ipo strength (ipo: its τ); orpo: weight of the odds-ratio term
+    beta_chosen: float | None = Field(None, gt=0)  # dpop, ALLaMo's form: separate β for the chosen log-ratio
+    beta_rejected: float | None = Field(None, gt=0)  # ... and for the rejected one
+    dpop_lambda: float = Field(50.0, ge=0)  # dpop: weight of the penalty on a chosen answer losing probability
 
 
 class OptimSection(Config):
@@ -94,7 +102,7 @@ class ParallelSection(Config):
 
 
 class TrainConfig(Config):
-    objective: Literal["pretrain"] = "pretrain"
+    objective: Literal["pretrain", "sft", "dpo", "dpop", "ipo", "orpo"] = "pretrain"
     out: str  # run folder: checkpoints, metrics.jsonl, plots, resolved config
     run_name: str | None = None
     seed: int = 1337
@@ -112,6 +120,7 @@ class TrainConfig(Config):
     optim: OptimSection = OptimSection()
     schedule: ScheduleSection = ScheduleSection()
     loss: LossSection = LossSection()
+    prefs: PrefsSection = PrefsSection()
     eval: EvalSection = EvalSection()
     checkpoint: CheckpointSection = CheckpointSection()
     log: LogSection = LogSection()
@@ -123,6 +132,11 @@ class TrainConfig(Config):
     def _length(self) -> TrainConfig:
         if self.max_steps is None and self.epochs is None:
             raise ValueError("give max_steps or epochs")
+        if self.objective == "pretrain" and not self.data.shards:
+            raise ValueError("objective pretrain needs data.shards (a `gniazdo tokenize` folder)")
+        if self.objective != "pretrain" and not self.data.prepared:
+            raise ValueError(f"objective {self.objective} needs data.prepared (a `gniazdo sft prepare` or "
+                             "`gniazdo prefs` folder)")
         return self
 
 
@@ -133,5 +147,5 @@ LIVE_FIELDS = frozenset({
     "grad_accum", "max_steps",
     "eval.interval", "eval.batches", "checkpoint.interval", "checkpoint.keep_last", "log.interval",
     "hooks.on_checkpoint", "hooks.on_epoch_end", "hooks.on_train_end",
-    "loss.adaptive_lr",
+    "loss.adaptive_lr", "prefs.beta", "prefs.beta_chosen", "prefs.beta_rejected", "prefs.dpop_lambda",
 })

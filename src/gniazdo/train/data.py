@@ -11,7 +11,7 @@ split into micro-batches, and the position in the data is two integers (epoch, i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,16 +26,18 @@ IGNORE = -100  # label of positions that do not count in the loss (torch's cross
 @dataclass
 class Batch:
     """One micro-batch: token ids, next-token labels (``IGNORE`` where nothing is learned), optional per-token
-    loss weights and document ids (packed rows)."""
+    loss weights, document ids (packed rows) and objective-specific tensors."""
 
     input_ids: torch.Tensor
     labels: torch.Tensor
     weights: torch.Tensor | None = None
     document_ids: torch.Tensor | None = None
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)  # objective-specific (e.g. reference log-probs)
 
     def to(self, device: torch.device) -> Batch:
         move = (lambda t: None if t is None else t.to(device, non_blocking=True))
-        return Batch(move(self.input_ids), move(self.labels), move(self.weights), move(self.document_ids))
+        return Batch(move(self.input_ids), move(self.labels), move(self.weights), move(self.document_ids),
+                     {k: move(v) for k, v in self.extra.items()})
 
     @property
     def n_targets(self) -> int:
@@ -77,9 +79,14 @@ def shards_meta(folder: str | Path) -> dict:
 class WindowSource:
     """Windows of ``seq_len + 1`` tokens of one token stream."""
 
+    unit = "windows"
+
     def __init__(self, shards: TokenShards, seq_len: int, document_masking: bool) -> None:
         self.shards, self.seq_len, self.document_masking = shards, seq_len, document_masking
-        self.n_windows = (shards.n_tokens - 1) // seq_len
+        self.n_items = self.n_windows = (shards.n_tokens - 1) // seq_len
+
+    def fingerprint(self) -> dict:
+        return {"seq_len": self.seq_len}
 
     def batch(self, windows: np.ndarray) -> Batch:
         T = self.seq_len
@@ -95,66 +102,75 @@ class WindowSource:
         return Batch(tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous(), None, doc_ids)
 
 
-class PretrainData:
-    """The train stream for one rank: ``next_step()`` gives this rank's micro-batches of the next step."""
+class StepData:
+    """The train items of a source (windows, SFT rows, preference pairs) for one rank: ``next_step()`` gives
+    this rank's micro-batches of the next step. A source has ``n_items``, ``batch(indices) -> Batch`` and
+    ``fingerprint()`` (what a checkpoint's data position is only valid for)."""
 
-    def __init__(self, shards: TokenShards, seq_len: int, micro_batch: int, seed: int, rank: int = 0,
-                 world: int = 1, document_masking: bool = False) -> None:
-        self.source = WindowSource(shards, seq_len, document_masking)
+    def __init__(self, source, micro_batch: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.source = source
         self.micro_batch, self.seed, self.rank, self.world = micro_batch, seed, rank, world
         self.position = DataPosition()
         self._order_epoch, self._order = -1, np.zeros(0, np.int64)
 
     @property
-    def n_windows(self) -> int:
-        return self.source.n_windows
+    def n_items(self) -> int:
+        return self.source.n_items
 
-    def windows_per_step(self, grad_accum: int) -> int:
+    n_windows = n_items  # the name for pre-training
+
+    def items_per_step(self, grad_accum: int) -> int:
         return self.world * self.micro_batch * grad_accum
 
+    windows_per_step = items_per_step
+
     def steps_per_epoch(self, grad_accum: int) -> int:
-        return self.n_windows // self.windows_per_step(grad_accum)
+        return self.n_items // self.items_per_step(grad_accum)
 
     def order(self, epoch: int) -> np.ndarray:
         if epoch != self._order_epoch:
-            self._order = np.random.default_rng([self.seed, epoch]).permutation(self.n_windows)
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(self.n_items)
             self._order_epoch = epoch
         return self._order
 
     def next_step(self, grad_accum: int) -> tuple[list[Batch], bool]:
         """This rank's ``grad_accum`` micro-batches of the next step, and whether the step ends an epoch.
         The tail of an epoch too short for a whole step is skipped (the next epoch reshuffles everything)."""
-        per_step = self.windows_per_step(grad_accum)
+        per_step = self.items_per_step(grad_accum)
         if self.steps_per_epoch(grad_accum) == 0:
-            raise UserError(f"{self.n_windows} windows of {self.source.seq_len + 1} tokens are fewer than one step "
-                            f"needs ({per_step}); use more data or a smaller batch / seq_len")
-        if self.position.index + per_step > self.n_windows:
+            raise UserError(f"{self.n_items} {self.source.unit} are fewer than one step needs ({per_step}); use "
+                            "more data or a smaller micro_batch_size / grad_accum")
+        if self.position.index + per_step > self.n_items:
             self.position = DataPosition(self.position.epoch + 1, 0)
         pos = self.position
-        step_windows = self.order(pos.epoch)[pos.index:pos.index + per_step]
-        mine = step_windows[self.rank * self.micro_batch * grad_accum:(self.rank + 1) * self.micro_batch * grad_accum]
+        step_items = self.order(pos.epoch)[pos.index:pos.index + per_step]
+        mine = step_items[self.rank * self.micro_batch * grad_accum:(self.rank + 1) * self.micro_batch * grad_accum]
         batches = [self.source.batch(mine[i:i + self.micro_batch]) for i in range(0, len(mine), self.micro_batch)]
         self.position = DataPosition(pos.epoch, pos.index + per_step)
-        epoch_end = self.position.index + per_step > self.n_windows
+        epoch_end = self.position.index + per_step > self.n_items
         return batches, epoch_end
 
     def state(self) -> dict:
-        return {**self.position.as_dict(), "n_windows": self.n_windows, "seq_len": self.source.seq_len,
-                "seed": self.seed}
+        return {**self.position.as_dict(), "n_items": self.n_items, **self.source.fingerprint(), "seed": self.seed}
 
     def load_state(self, state: dict) -> None:
-        if (state.get("n_windows"), state.get("seq_len")) != (self.n_windows, self.source.seq_len):
-            raise UserError(f"the checkpoint was trained on {state.get('n_windows')} windows of seq_len "
-                            f"{state.get('seq_len')}, these shards give {self.n_windows} of {self.source.seq_len}")
+        mine = {"n_items": self.n_items, **self.source.fingerprint()}
+        theirs = {k: state.get(k) for k in mine}
+        if theirs != mine:
+            raise UserError(f"the checkpoint's data ({theirs}) is not this data ({mine})")
         self.position = DataPosition(int(state["epoch"]), int(state["index"]))
 
 
-def val_batches(shards: TokenShards, seq_len: int, micro_batch: int, n_batches: int, rank: int, world: int,
-                document_masking: bool = False) -> list[Batch]:
-    """The first ``n_batches`` micro-batches of validation windows for this rank (windows r, r + world, ...,
+def PretrainData(shards: TokenShards, seq_len: int, micro_batch: int, seed: int, rank: int = 0, world: int = 1,
+                 document_masking: bool = False) -> StepData:
+    """Windows of the train token stream (see the module docstring)."""
+    return StepData(WindowSource(shards, seq_len, document_masking), micro_batch, seed, rank, world)
+
+
+def val_batches(source, micro_batch: int, n_batches: int, rank: int, world: int) -> list[Batch]:
+    """The first ``n_batches`` micro-batches of validation items for this rank (items r, r + world, ...,
     in order, always the same ones). Every rank gets the same number of batches of the same sizes: with FSDP each
     forward is a collective, so a rank with one batch more would wait forever. May be none on a tiny val split."""
-    source = WindowSource(shards, seq_len, document_masking)
-    usable = source.n_windows // world * world
+    usable = source.n_items // world * world
     mine = np.arange(rank, usable, world)[:n_batches * micro_batch]
     return [source.batch(mine[i:i + micro_batch]) for i in range(0, len(mine), micro_batch)]

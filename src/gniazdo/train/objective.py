@@ -24,7 +24,8 @@ class Objective(Protocol):
         """What this micro-batch adds to the step's divisor (e.g. its number of target tokens)."""
 
     def loss_sum(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """The summed loss of the micro-batch (a scalar tensor with grad) and summed metrics."""
+        """The summed loss of the micro-batch (a scalar tensor with grad) and metrics summed over the same units
+        as the denominator (the trainer reports each divided by the step's denominator)."""
 
 
 def token_losses(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -60,11 +61,16 @@ class CausalLM:
 
     def loss_sum(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         losses = token_losses(model, batch)
-        total = (losses * self._weights(batch)).sum()
-        return total, {"targets": float(batch.n_targets)}
+        return (losses * self._weights(batch)).sum(), {}
 
 
-def build_objective(name: str, weighting: str = "none") -> Objective:
-    if name == "pretrain":
-        return CausalLM(weighting)
-    raise ValueError(f"unknown objective {name!r}")
+def build_objective(cfg) -> Objective:
+    """The objective of a TrainConfig: pretrain/sft (next-token CE, masked and weighted per the data) or a
+    preference loss."""
+    if cfg.objective in ("pretrain", "sft"):
+        obj = CausalLM(cfg.loss.weighting)
+        obj.name = cfg.objective
+        return obj
+    from gniazdo.train.preference import PreferenceLoss
+
+    return PreferenceLoss(cfg.objective, cfg.prefs)

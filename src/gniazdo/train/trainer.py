@@ -18,9 +18,9 @@ import torch
 from gniazdo.config import save_resolved
 from gniazdo.errors import UserError
 from gniazdo.train import checkpoint as ckpt
-from gniazdo.train.build import apply_freeze, build_model, check_tokenizer, maybe_compile, undo_compile
+from gniazdo.train.build import apply_freeze, build_data, build_model, check_tokenizer, maybe_compile, undo_compile
 from gniazdo.train.config import TrainConfig
-from gniazdo.train.data import Batch, PretrainData, open_shards, shards_meta, val_batches
+from gniazdo.train.data import Batch, val_batches
 from gniazdo.train.hooks import Hooks, ShellHookRunner, hook_env, load_python_hooks
 from gniazdo.train.live import LiveControl, apply_update, install_sigusr1, live_path
 from gniazdo.train.metrics import MetricsLogger, Throughput, memory_stats, peak_flops
@@ -35,15 +35,11 @@ class Trainer:
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg, self.out = cfg, Path(cfg.out)
         self.d = init_distributed(cfg.device, cfg.parallel.mode)
-        self.meta = shards_meta(cfg.data.shards)
-        train = open_shards(cfg.data.shards, "train")
-        if train is None:
-            raise UserError(f"{cfg.data.shards}: no train-*.tok shards with tokens")
-        val = open_shards(cfg.data.val_shards or cfg.data.shards, "val")
-        if cfg.data.val_shards:
-            check_tokenizer(self.meta, shards_meta(cfg.data.val_shards), cfg.data.val_shards)
+        run_data = build_data(cfg, self.d.rank, self.d.world)
+        self.meta, self.data, self.seq_len = run_data.meta, run_data.train, run_data.seq_len
+        self.data_dir = run_data.where
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank (FSDP shards what each rank built)
-        self.model_cfg, model = build_model(cfg, self.meta)
+        self.model_cfg, model = build_model(cfg, self.meta, self.seq_len)
         apply_freeze(model, cfg.freeze)
         if cfg.activation_checkpointing:
             model.enable_activation_checkpointing()
@@ -52,11 +48,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim, self.d.device)
         maybe_compile(self.raw, cfg.compile)
         self.scaler = torch.amp.GradScaler(self.d.device.type, enabled=cfg.precision == "fp16")
-        self.objective = build_objective(cfg.objective, cfg.loss.weighting)
-        self.data = PretrainData(train, cfg.data.seq_len, cfg.micro_batch_size, cfg.seed, self.d.rank, self.d.world,
-                                 cfg.data.document_masking)
-        self.val = (val_batches(val, cfg.data.seq_len, cfg.micro_batch_size, cfg.eval.batches, self.d.rank,
-                                self.d.world, cfg.data.document_masking) if val is not None else [])
+        self.objective = build_objective(cfg)
+        self.val = (val_batches(run_data.val, cfg.micro_batch_size, cfg.eval.batches, self.d.rank, self.d.world)
+                    if run_data.val is not None else [])
         self.step, self.best_val, self.best = 0, math.inf, None
         self.stop_requested = False
         self.step_count = 0  # steps run by this process (the first one compiles)
@@ -69,7 +63,7 @@ class Trainer:
         self.metrics = MetricsLogger(self.out, self.run_name, cfg.model_dump(mode="json"), cfg.log,
                                      is_main=self.d.is_main, resume_step=self.step if resumed else None,
                                      total_steps=self.total_steps)
-        self.throughput = Throughput(self.raw.flops_per_token(cfg.data.seq_len),
+        self.throughput = Throughput(self.raw.flops_per_token(self.seq_len),
                                      peak_flops(self.d.device, cfg.log.peak_tflops), self.d.world, self.total_steps)
         self.live = None
         if self.d.is_main:
@@ -131,11 +125,14 @@ class Trainer:
                                                 sum(b.n_targets for b in batches),
                                                 sum(b.n_positions for b in batches)], self.d)
         total = torch.zeros((), device=self.d.device, dtype=torch.float64)
+        sums: dict[str, float] = {}
         for i, batch in enumerate(batches):
             with gradient_sync(self.model, self.d, sync=i == len(batches) - 1), self._autocast():
-                loss_sum, _ = self.objective.loss_sum(self.model, batch.to(self.d.device))
+                loss_sum, parts = self.objective.loss_sum(self.model, batch.to(self.d.device))
                 self.scaler.scale(loss_sum * (self.d.world / max(denom, 1.0))).backward()
             total += loss_sum.detach().double()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
         self.scaler.unscale_(self.optimizer)
         clip = self.cfg.optim.grad_clip or float("inf")
         norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], clip)
@@ -147,9 +144,14 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = all_reduce([float(total)], self.d)[0] / max(denom, 1.0)
-        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "lr": lr, "grad_norm": float(norm),
-                "tokens": positions, "targets": targets}
+        keys = sorted(sums)
+        reduced = all_reduce([float(total)] + [sums[k] for k in keys], self.d)
+        loss = reduced[0] / max(denom, 1.0)
+        stats = {"loss": loss, "lr": lr, "grad_norm": float(norm), "tokens": positions, "targets": targets,
+                 **{k: v / max(denom, 1.0) for k, v in zip(keys, reduced[1:])}}
+        if self.cfg.objective in ("pretrain", "sft"):
+            stats["ppl"] = math.exp(min(loss, 50.0))
+        return stats
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float] | None:
@@ -159,14 +161,21 @@ class Trainer:
             return None
         self.model.eval()
         num = den = 0.0
+        sums: dict[str, float] = {}
         for batch in self.val:
             with self._autocast():
-                s, _ = self.objective.loss_sum(self.model, batch.to(self.d.device))
+                s, parts = self.objective.loss_sum(self.model, batch.to(self.d.device))
             num, den = num + float(s), den + self.objective.denominator(batch)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
         self.model.train()
-        num, den = all_reduce([num, den], self.d)
-        loss = num / max(den, 1.0)
-        return {"val_loss": loss, "val_ppl": math.exp(min(loss, 50.0))}
+        keys = sorted(sums)
+        reduced = all_reduce([num, den] + [sums[k] for k in keys], self.d)
+        loss = reduced[0] / max(reduced[1], 1.0)
+        result = {"val_loss": loss, **{f"val_{k}": v / max(reduced[1], 1.0) for k, v in zip(keys, reduced[2:])}}
+        if self.cfg.objective in ("pretrain", "sft"):
+            result["val_ppl"] = math.exp(min(loss, 50.0))
+        return result
 
     def save(self) -> Path:
         state = {"data": self.data.state(), "best_val": self.best_val,
@@ -276,7 +285,7 @@ class Trainer:
         if not path.exists():
             raise UserError(f"checkpoint not found: {path}")
         state = ckpt.load_checkpoint(path, self.model, self.optimizer, self.d)
-        check_tokenizer({"tokenizer": state.get("tokenizer") or {}}, self.meta, self.cfg.data.shards,
+        check_tokenizer({"tokenizer": state.get("tokenizer") or {}}, self.meta, self.data_dir,
                         what=f"the checkpoint {path.name}")
         if state["model_config"] != self.model_cfg.model_dump(mode="json"):
             raise UserError(f"{path}: the checkpoint's model differs from this config's model")
