@@ -28,10 +28,15 @@ class Objective(Protocol):
         as the denominator (the trainer reports each divided by the step's denominator)."""
 
 
+def upcast(logits: torch.Tensor) -> torch.Tensor:
+    """Logits in at least fp32 for the softmax (bf16/fp16 lose the small probabilities); fp64 stays fp64."""
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
 def token_losses(model: nn.Module, batch: Batch) -> torch.Tensor:
     """Per-token cross-entropy [B, T] (0 where the label is IGNORE), computed in fp32 whatever the autocast."""
     logits = model(batch.input_ids, document_ids=batch.document_ids)
-    return F.cross_entropy(logits.float().flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE,
+    return F.cross_entropy(upcast(logits).flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE,
                            reduction="none").view_as(batch.labels)
 
 
