@@ -45,4 +45,10 @@ def export_hf(checkpoint: str | Path, out: str | Path, tokenizer: str | Path | N
     tok_dir = Path(tokenizer) if tokenizer else Path(state["tokenizer"]["path"]).parent
     if not (tok_dir / "tokenizer.json").is_file():
         raise UserError(f"tokenizer not found in {tok_dir} (give --tokenizer)")
-    return save_pretrained(model, out, dtype=dtype, tokenizer_dir=tok_dir)
+    path = save_pretrained(model, out, dtype=dtype, tokenizer_dir=tok_dir)
+    template = state.get("template")
+    if template:  # a fine-tuned model is served with the chat template it was trained on
+        from gniazdo.sft.templates import write_template
+
+        write_template(path, template["name"] if isinstance(template, dict) else template)
+    return path

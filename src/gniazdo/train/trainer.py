@@ -181,7 +181,8 @@ class Trainer:
         state = {"data": self.data.state(), "best_val": self.best_val,
                  "best": self.best.name if self.best else None, "total_steps": self.total_steps,
                  "config": self.cfg.model_dump(mode="json"), "model_config": self.model_cfg.model_dump(mode="json"),
-                 "tokenizer": self.meta["tokenizer"], "scaler": self.scaler.state_dict(), "metrics": self.last}
+                 "tokenizer": self.meta["tokenizer"], "template": self.meta.get("template"),
+                 "scaler": self.scaler.state_dict(), "metrics": self.last}
         path = ckpt.save_checkpoint(self.out / "checkpoints", self.step, self.model, self.optimizer, state, self.d)
         if self.d.is_main:
             ckpt.prune_checkpoints(self.out / "checkpoints", self.cfg.checkpoint.keep_last, self.best)
