@@ -12,7 +12,7 @@ from gniazdo.resources import sample_path
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    results = run_demo(out, progress=False, train_steps=30)
+    results = run_demo(out, progress=False, train_steps=30, sft_epochs=1, dpop_epochs=1)
     return out, results
 
 
@@ -75,3 +75,13 @@ def test_demo_training_config_file_matches_the_demo():
     cfg, demo = yaml.safe_load(path.read_text()), demo_train_config(Path("x"), Path("y"), 200)
     assert cfg["model"] == demo["model"] and cfg["data"]["seq_len"] == demo["data"]["seq_len"]
     assert cfg["max_steps"] == demo["max_steps"] and cfg["optim"]["lr"] == demo["optim"]["lr"]
+
+
+def test_demo_finetunes_and_aligns(demo):
+    out, results = demo
+    finetune = results["finetune"]
+    assert list(finetune["answers"]) == ["before SFT", "after SFT", "after DPOP"]
+    assert (out / "sft-hf" / "model.safetensors").is_file() and (out / "dpop-hf" / "model.safetensors").is_file()
+    assert "reward_accuracy" in finetune["dpop"] and finetune["dpop"]["loss"] > 0
+    config = (out / "dpop-hf" / "tokenizer_config.json").read_text(encoding="utf-8")
+    assert "im_start" in config  # served with the ChatML template it was tuned on

@@ -138,8 +138,76 @@ def _training_stage(shards: Path, out: Path, steps: int, console) -> dict[str, A
             "hf_dir": str(hf_dir), "continuation": text, "architecture": type(model).__name__}
 
 
+DEMO_QUESTION = "Jaki jest najwyższy szczyt w Polsce?"  # one of the sample instructions
+
+
+def _answer(hf_dir: Path, question: str) -> str:
+    """The model's greedy answer to one chat turn, through transformers and the folder's chat template."""
+    import torch
+    import transformers
+
+    transformers.logging.disable_progress_bar()
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(hf_dir))
+    tok = transformers.AutoTokenizer.from_pretrained(str(hf_dir))
+    ids = tok.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    stop = [i for i in (tok.convert_tokens_to_ids("<|im_end|>"), tok.eos_token_id) if i is not None]
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=40, do_sample=False, repetition_penalty=1.2, eos_token_id=stop,
+                             pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0][ids["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def _finetune_stage(base_hf: Path, out: Path, sft_epochs: float, dpop_epochs: float, console) -> dict[str, Any]:
+    """SFT on the sample instructions, then DPO-Positive on the sample preference pairs; the same question is
+    answered before SFT, after SFT and after DPOP."""
+    from gniazdo.config import validate
+    from gniazdo.prefs import compute_reference, prepare_prefs
+    from gniazdo.resources import sample_path
+    from gniazdo.sft import SFTPrepareConfig, prepare_sft
+    from gniazdo.train import TrainConfig, export_hf
+    from gniazdo.train.trainer import Trainer
+
+    answers = {"before SFT": _answer(base_hf, DEMO_QUESTION)}
+    meta = prepare_sft(SFTPrepareConfig(tokenizer=str(base_hf), data=[str(sample_path("instructions.jsonl"))],
+                                        out=str(out / "sft-data"), max_len=256, pack=True, val_fraction=0.05,
+                                        progress=False))
+    train_split = meta["splits"]["train"]
+    console.print(f"SFT data: {train_split['conversations']} conversations packed into {train_split['rows']} rows of "
+                  f"≤256 tokens, {train_split['learned_tokens']:,} learned (assistant) tokens")
+    common = {"device": "cpu", "seed": 1337, "model": {"init_from": str(base_hf), "preset": None},
+              "checkpoint": {"interval": 0, "keep_last": 1}, "log": {"interval": 5, "console": False, "plot": False}}
+    sft = validate(TrainConfig, {**common, "objective": "sft", "out": str(out / "sft"), "epochs": sft_epochs,
+                                 "micro_batch_size": 4, "data": {"prepared": str(out / "sft-data")},
+                                 "optim": {"lr": 2e-3, "weight_decay": 0.0}, "schedule": {"warmup_steps": 3},
+                                 "loss": {"weighting": "mean", "adaptive_lr": True},
+                                 "eval": {"interval": 0, "batches": 4}})
+    last = Trainer(sft).fit()
+    console.print(f"SFT: loss {last['loss']:.2f}, val loss {last.get('val_loss', float('nan')):.2f}")
+    sft_hf = export_hf(out / "sft", out / "sft-hf")
+    answers["after SFT"] = _answer(sft_hf, DEMO_QUESTION)
+
+    prepare_prefs(sft_hf, [sample_path("preferences.jsonl")], out / "prefs-data", max_len=256, progress=False)
+    compute_reference(sft_hf, out / "prefs-data", progress=False)
+    dpop = validate(TrainConfig, {**common, "objective": "dpop", "out": str(out / "dpop"), "epochs": dpop_epochs,
+                                  "model": {"init_from": str(sft_hf), "preset": None}, "micro_batch_size": 4,
+                                  "grad_accum": 2, "data": {"prepared": str(out / "prefs-data")},
+                                  "optim": {"lr": 3e-4, "weight_decay": 0.0},
+                                  "schedule": {"kind": "constant", "warmup_steps": 1},
+                                  "prefs": {"beta": 0.1, "dpop_lambda": 50.0}, "eval": {"interval": 0}})
+    last = Trainer(dpop).fit()
+    console.print(f"DPOP: loss {last['loss']:.3f} (log 2 = 0.693 at the start), reward accuracy "
+                  f"{last['reward_accuracy']:.0%}, margin {last['reward_margin']:.3f}")
+    answers["after DPOP"] = _answer(export_hf(out / "dpop", out / "dpop-hf"), DEMO_QUESTION)
+    console.print(f"[bold]{DEMO_QUESTION}[/]")
+    for stage, text in answers.items():
+        console.print(f"  {stage:>11}: {text}")
+    return {"answers": answers, "dpop": last}
+
+
 def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
-             progress: bool = True, train_steps: int = 200) -> dict[str, Any]:
+             progress: bool = True, train_steps: int = 200, sft_epochs: float = 6,
+             dpop_epochs: float = 2) -> dict[str, Any]:
     """Run every demo stage; returns each stage's summary keyed by stage name."""
     from gniazdo.cli.report import console, print_pipeline_summary
 
@@ -166,6 +234,9 @@ def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
 
     console.rule("[bold]4. pre-training the tiny model on the shards → HF export → transformers")
     results["training"] = _training_stage(out / "shards", out, train_steps, console)
+
+    console.rule("[bold]5. instruction tuning (SFT, packed, weighted) → DPO-Positive on preference pairs")
+    results["finetune"] = _finetune_stage(Path(results["training"]["hf_dir"]), out, sft_epochs, dpop_epochs, console)
 
     console.rule(f"[bold]done in {time.perf_counter() - t0:.1f}s — outputs in {out}/")
     return results

@@ -28,11 +28,13 @@ def _register() -> None:
     from gniazdo.cli.data import data
     from gniazdo.cli.dedup import dedup
     from gniazdo.cli.demo import demo
+    from gniazdo.cli.prefs import prefs
+    from gniazdo.cli.sft import sft
     from gniazdo.cli.tokenize import tokenize
     from gniazdo.cli.tokenizer import tokenizer
     from gniazdo.cli.train import export, train
 
-    for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo):
+    for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo, sft, prefs):
         cli.add_command(command)
 
 
