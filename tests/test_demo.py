@@ -85,3 +85,10 @@ def test_demo_finetunes_and_aligns(demo):
     assert "reward_accuracy" in finetune["dpop"] and finetune["dpop"]["loss"] > 0
     config = (out / "dpop-hf" / "tokenizer_config.json").read_text(encoding="utf-8")
     assert "im_start" in config  # served with the ChatML template it was tuned on
+
+
+def test_demo_evaluates_on_leaderboard_tasks(demo):
+    out, results = demo
+    board = results["eval"]
+    assert (out / "eval" / "results.json").is_file() and (out / "eval" / "leaderboard.md").is_file()
+    assert board  # one row per task and the averages

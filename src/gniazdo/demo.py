@@ -238,5 +238,13 @@ def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
     console.rule("[bold]5. instruction tuning (SFT, packed, weighted) → DPO-Positive on preference pairs")
     results["finetune"] = _finetune_stage(Path(results["training"]["hf_dir"]), out, sft_epochs, dpop_epochs, console)
 
+    console.rule("[bold]6. evaluation: Open PL LLM Leaderboard MC tasks through lm-evaluation-harness (--limit)")
+    from gniazdo.eval import demo_eval
+
+    evals = demo_eval(str(out / "dpop-hf"), str(out / "eval"), console=console)
+    results["eval"] = evals["leaderboard"]
+    console.print("(a few hand-written documents per task, shipped for offline runs: the numbers show the "
+                  "plumbing works; `gniazdo eval --suite pl-leaderboard` runs the real data)")
+
     console.rule(f"[bold]done in {time.perf_counter() - t0:.1f}s — outputs in {out}/")
     return results

@@ -79,3 +79,22 @@ def test_continued_pretraining_from_hf(tmp_path, shards):
         expected = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.labels.flatten()).item()
     t.fit()
     assert abs(train_losses(tmp_path / "run")[1] - expected) < 1e-4
+
+
+def test_in_training_leaderboard_tasks(tmp_path, shards):
+    """MC tasks scored on the live model through lm-eval, logged as eval lines and plotted; no checkpoint."""
+    pytest.importorskip("lm_eval")
+    import json
+
+    from gniazdo.eval.tasks import SAMPLE_DATA_DIR
+
+    t = make(tmp_path, shards, max_steps=2, **{"eval.tasks": ["8tags", "ppc"], "eval.tasks_interval": 1,
+                                                "eval.tasks_limit": 3, "eval.tasks_data_dir": str(SAMPLE_DATA_DIR),
+                                                "checkpoint.interval": 0, "log.plot": True})
+    t.fit()
+    rec = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rec if r["kind"] == "eval" and "8tags/acc" in r]
+    assert [r["step"] for r in scored] == [1]  # step 2 is the last: no task eval there unless at_end
+    assert 0.0 <= scored[0]["8tags/acc"] <= 1.0 and 0.0 <= scored[0]["ppc/acc"] <= 1.0
+    assert (tmp_path / "run" / "training.png").stat().st_size > 0
+    assert not (tmp_path / "run" / "checkpoints" / "step-00000001").exists()

@@ -24,17 +24,21 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from gniazdo.cli.arena import arena
     from gniazdo.cli.corpus import corpus
     from gniazdo.cli.data import data
     from gniazdo.cli.dedup import dedup
     from gniazdo.cli.demo import demo
+    from gniazdo.cli.eval import eval_group
+    from gniazdo.cli.judge import judge
     from gniazdo.cli.prefs import prefs
     from gniazdo.cli.sft import sft
     from gniazdo.cli.tokenize import tokenize
     from gniazdo.cli.tokenizer import tokenizer
     from gniazdo.cli.train import export, train
 
-    for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo, sft, prefs):
+    for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo, sft, prefs, judge, arena,
+                    eval_group):
         cli.add_command(command)
 
 

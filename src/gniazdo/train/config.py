@@ -60,6 +60,10 @@ class EvalSection(Config):
     interval: int = Field(200, ge=0)  # steps; 0 = never
     batches: int = Field(20, ge=1)  # micro-batches of val data per evaluation (per rank)
     at_end: bool = True
+    tasks: list[str] = []  # leaderboard MC tasks scored on the live model (e.g. [8tags, polemo2-in]); no checkpoint
+    tasks_interval: int = Field(0, ge=0)  # steps; 0 = with each evaluation
+    tasks_limit: int | None = Field(50, ge=1)  # documents per task
+    tasks_data_dir: str | None = None  # local task data (`gniazdo eval import-data`); None = the HF hub datasets
 
 
 class CheckpointSection(Config):
@@ -145,7 +149,7 @@ LIVE_FIELDS = frozenset({
     "optim.lr", "optim.weight_decay", "optim.grad_clip",
     "schedule.kind", "schedule.warmup_steps", "schedule.min_lr_ratio", "schedule.decay_fraction",
     "grad_accum", "max_steps",
-    "eval.interval", "eval.batches", "checkpoint.interval", "checkpoint.keep_last", "log.interval",
+    "eval.interval", "eval.batches", "eval.tasks_interval", "eval.tasks_limit", "checkpoint.interval", "checkpoint.keep_last", "log.interval",
     "hooks.on_checkpoint", "hooks.on_epoch_end", "hooks.on_train_end",
     "loss.adaptive_lr", "prefs.beta", "prefs.beta_chosen", "prefs.beta_rejected", "prefs.dpop_lambda",
 })

@@ -191,6 +191,8 @@ class MetricsLogger:
 
     def _remember(self, record: dict) -> None:
         keys = {"train": ("loss", "lr", "tokens_per_s", "mfu"), "eval": ("val_loss",)}.get(record.get("kind"), ())
+        if record.get("kind") == "eval":
+            keys = (*keys, *(k for k in record if k.endswith("/acc")))
         for key in keys:
             if isinstance(record.get(key), (int, float)):
                 steps, values = self._series.setdefault(key, ([], []))
@@ -256,9 +258,17 @@ class MetricsLogger:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend, safe in any thread
 
-        fig = Figure(figsize=(8, 9), constrained_layout=True)
+        tasks = sorted(k for k in self._series if k.endswith("/acc"))  # in-training leaderboard tasks
+        fig = Figure(figsize=(8, 12 if tasks else 9), constrained_layout=True)
         FigureCanvasAgg(fig)
-        ax_loss, ax_lr, ax_tok = fig.subplots(3, 1, sharex=True)
+        axes = fig.subplots(4 if tasks else 3, 1, sharex=True)
+        ax_loss, ax_lr, ax_tok = axes[:3]
+        if tasks:
+            for key in tasks:
+                axes[3].plot(*self._series[key], "o-", label=key.removesuffix("/acc"), markersize=3)
+            axes[3].set_ylabel("task accuracy")
+            axes[3].legend(loc="lower right", fontsize="small")
+            axes[3].grid(alpha=0.3)
         for key, label, style in (("loss", "train", "-"), ("val_loss", "val", "o-")):
             if key in self._series:
                 ax_loss.plot(*self._series[key], style, label=label, markersize=3)
@@ -276,7 +286,7 @@ class MetricsLogger:
             twin = ax_tok.twinx()
             twin.plot(steps, [100 * m for m in mfu], color="tab:orange", alpha=0.6)
             twin.set_ylabel("MFU %")
-        ax_tok.set_xlabel("step")
+        axes[-1].set_xlabel("step")
         for ax in (ax_loss, ax_lr, ax_tok):
             ax.grid(alpha=0.3)
         out = self.out_dir / "training.png"

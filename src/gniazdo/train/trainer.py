@@ -202,6 +202,9 @@ class Trainer:
         self.stop_requested = "stop" in commands
         is_eval = self.cfg.eval.interval and self.step % self.cfg.eval.interval == 0
         improved = self._eval() if is_eval and self.step < self.total_steps else False
+        tasks_every = self.cfg.eval.tasks_interval or self.cfg.eval.interval
+        if self.cfg.eval.tasks and tasks_every and self.step % tasks_every == 0 and self.step < self.total_steps:
+            self._eval_tasks()
         every = self.cfg.checkpoint.interval
         if (every and self.step % every == 0 and self.step < self.total_steps) or "checkpoint_now" in commands \
                 or (self.stop_requested and self.step < self.total_steps):
@@ -223,6 +226,20 @@ class Trainer:
             return True
         return False
 
+    def _eval_tasks(self) -> None:
+        """Leaderboard MC tasks on the live model (lm-eval, no checkpoint). Every rank runs the same documents, so
+        FSDP's collectives inside each forward line up."""
+        from gniazdo.eval.lm import evaluate_live
+
+        e = self.cfg.eval
+        with self._autocast():
+            scores = evaluate_live(self.raw, Path(self.meta["tokenizer"]["path"]).parent, e.tasks, limit=e.tasks_limit,
+                                   batch_size=self.cfg.micro_batch_size, data_dir=e.tasks_data_dir)
+        self.last.update(scores)
+        self.metrics.log(self.step, scores, kind="eval")
+        if self.cfg.log.plot:
+            self.metrics.plot()
+
     def _checkpoint(self, improved: bool) -> None:
         if improved and self.cfg.checkpoint.keep_best:
             self.best = ckpt.step_dir(self.out / "checkpoints", self.step)
@@ -230,6 +247,8 @@ class Trainer:
 
     def _finish(self) -> None:
         improved = self._eval() if self.cfg.eval.at_end else False
+        if self.cfg.eval.at_end and self.cfg.eval.tasks:
+            self._eval_tasks()
         if self.step > 0 and (ckpt.latest_checkpoint(self.out / "checkpoints") != ckpt.step_dir(
                 self.out / "checkpoints", self.step)):
             self._checkpoint(improved)
