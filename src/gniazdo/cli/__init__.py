@@ -30,6 +30,7 @@ def _register() -> None:
     from gniazdo.cli.dedup import dedup
     from gniazdo.cli.demo import demo
     from gniazdo.cli.eval import eval_group
+    from gniazdo.cli.generate import generate
     from gniazdo.cli.judge import judge
     from gniazdo.cli.prefs import prefs
     from gniazdo.cli.sft import sft
@@ -38,7 +39,7 @@ def _register() -> None:
     from gniazdo.cli.train import export, train
 
     for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo, sft, prefs, judge, arena,
-                    eval_group):
+                    eval_group, generate):
         cli.add_command(command)
 
 

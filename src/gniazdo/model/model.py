@@ -3,13 +3,14 @@
 Parameter names follow Hugging Face's ``LlamaModel`` so that converting a checkpoint is a prefix change
 (``model.`` in front of everything but ``lm_head``), and RoPE uses HF's non-interleaved "rotate_half" layout so
 HF q/k weights need no permutation. Packed training rows are supported through ``document_ids``: attention never
-crosses a document boundary and positions restart at each document.
+crosses a document boundary and positions restart at each document. Generation passes a :class:`KVCache`:
+each forward then only computes the new tokens and attends to the keys/values of the earlier ones.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -162,6 +163,125 @@ def attention_mask(T: int, device: torch.device, document_ids: torch.Tensor | No
     return mask[:, None]
 
 
+class KVCache:
+    """Keys and values of earlier tokens, so that generation computes each token once.
+
+    ``k`` and ``v`` are preallocated [n_layers, batch, n_kv_heads, max_len, head_dim] (no copy per token, unlike
+    a cache that concatenates). Row ``b`` holds its tokens in slots ``starts[b] .. lengths[b] - 1``; slots before
+    ``starts[b]`` are left padding and are never attended to, and positions (RoPE) count from ``starts[b]`` so
+    padding does not shift them. A forward with ``cache=`` writes its T new tokens of row b at slots
+    ``lengths[b] ..`` and advances ``lengths[b]`` by T; rows ``>=`` the input's batch are left alone, so a
+    server can decode a prefix of the slots. Lengths live on the host as Python ints: building positions and
+    masks from them never waits for the device.
+
+    Right padding of a prompt needs nothing: its padding comes after the real tokens, so causality hides it; call
+    :meth:`set_length` afterwards to drop it (the next token overwrites those slots). Sliding windows (Mistral)
+    are applied by the mask; the cache still keeps every token, which keeps the bookkeeping trivial.
+    """
+
+    def __init__(self, cfg: ModelConfig, batch_size: int, max_len: int, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        shape = (cfg.n_layers, batch_size, cfg.kv_heads, max_len, cfg.head_size)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.lengths = [0] * batch_size
+        self.starts = [0] * batch_size
+        self.sliding_window = cfg.sliding_window
+        self.layers = [LayerCache(self, i) for i in range(cfg.n_layers)]
+        # RoPE frequencies once per cache rather than once per generated token
+        self.inv_freq, self.rope_scale = rope_frequencies(cfg, device=self.k.device)
+        self._rows = 0  # batch of the forward in progress
+        self._write: int | torch.Tensor = 0  # its first slot (all rows alike) or a per-row scatter index
+        self._used = 0  # slots its attention reads (max over rows)
+
+    @property
+    def batch_size(self) -> int:
+        return self.k.shape[1]
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    def set_length(self, row: int, length: int, start: int = 0) -> None:
+        """Declare row ``row`` to hold slots ``start .. length - 1`` (0, 0 frees the row). Before a left-padded
+        prompt goes in, ``start`` is its padding and ``length`` 0."""
+        if not (0 <= start <= self.max_len and 0 <= length <= self.max_len):
+            raise ValueError(f"row {row}: start {start} and length {length} must lie in 0..{self.max_len}")
+        self.starts[row], self.lengths[row] = start, length
+
+    def copy_row(self, src: KVCache, src_row: int, dst_row: int) -> None:
+        """Move ``src``'s row (its real slots only, without left padding) into this cache's ``dst_row``."""
+        a, b = src.starts[src_row], src.lengths[src_row]
+        if b - a > self.max_len:
+            raise ValueError(f"row of {b - a} tokens does not fit a cache of {self.max_len}")
+        self.k[:, dst_row, :, : b - a] = src.k[:, src_row, :, a:b]
+        self.v[:, dst_row, :, : b - a] = src.v[:, src_row, :, a:b]
+        self.set_length(dst_row, b - a)
+
+    def begin(self, B: int, T: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Plan a forward of T new tokens for rows 0..B-1: their positions [B, T] and the attention mask
+        ([B, 1, T, used slots], True = may attend). The mask is None when it would be trivial: with T == 1
+        the token sees every used slot; with T > 1 the rows are empty and attention is plain causal."""
+        lengths, starts = self.lengths[:B], self.starts[:B]
+        if B > self.batch_size:
+            raise ValueError(f"batch of {B} rows for a cache of {self.batch_size}")
+        if max(lengths) + T > self.max_len:
+            raise ValueError(f"KV cache full: {max(lengths)} + {T} tokens > max_len {self.max_len}")
+        device = self.k.device
+        uniform = min(lengths) == max(lengths)
+        self._rows, self._used = B, max(lengths) + T
+        steps = torch.arange(T, device=device)
+        if uniform:  # the common case (one prompt, or a batch in lock step): a plain slice write
+            self._write = lengths[0]
+        else:
+            self._write = (torch.tensor(lengths, device=device)[:, None] + steps)[:, None, :, None]
+        if uniform and not any(starts):
+            positions = (steps + lengths[0]).expand(B, T)
+        else:
+            positions = torch.tensor([n - s for n, s in zip(lengths, starts)], device=device)[:, None] + steps
+        window = self.sliding_window
+        if uniform and not any(starts) and (window is None or window >= self._used):
+            if T == 1 or lengths[0] == 0:  # decoding in lock step, or a prompt from scratch (fused causal)
+                return positions, None
+        q = torch.tensor(lengths, device=device)[:, None, None] + steps[:, None]  # [B, T, 1] absolute slot
+        k = torch.arange(self._used, device=device)
+        mask = (k <= q) & (k >= torch.tensor(starts, device=device)[:, None, None])
+        if window is not None:
+            mask &= q - k < window
+        # a padding query would see no key at all (softmax of nothing = NaN, which its value row would carry
+        # into later layers' cache); let every query see itself
+        mask |= k == q
+        return positions, mask[:, None]
+
+    def end(self, T: int) -> None:
+        for b in range(self._rows):
+            self.lengths[b] += T
+
+    def reset(self, rows: Sequence[int] | None = None) -> None:
+        for b in range(self.batch_size) if rows is None else rows:
+            self.set_length(b, 0)
+
+
+class LayerCache:
+    """One layer's view of a :class:`KVCache` (what :class:`Attention` sees)."""
+
+    def __init__(self, cache: KVCache, layer: int) -> None:
+        self.cache, self.k, self.v = cache, cache.k[layer], cache.v[layer]
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new keys/values [B, n_kv, T, hd]; return all used slots' [B, n_kv, used, hd] (views)."""
+        c = self.cache
+        kc, vc = (self.k, self.v) if c._rows == c.batch_size else (self.k[: c._rows], self.v[: c._rows])
+        if isinstance(c._write, int):
+            kc[:, :, c._write: c._write + k.shape[2]] = k
+            vc[:, :, c._write: c._write + v.shape[2]] = v
+        else:
+            index = c._write.expand(k.shape)
+            kc.scatter_(2, index, k)
+            vc.scatter_(2, index, v)
+        return kc[:, :, : c._used], vc[:, :, : c._used]
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -184,27 +304,49 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.dim, self.n_kv * self.hd, bias=False)
         self.v_proj = nn.Linear(cfg.dim, self.n_kv * self.hd, bias=False)
         self.o_proj = nn.Linear(self.n_heads * self.hd, cfg.dim, bias=False)
+        self.qkv: torch.Tensor | None = None  # q, k, v weights stacked, after Transformer.fuse_projections
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                kv: LayerCache | None = None) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_heads, self.hd).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
-        v = self.v_proj(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        if self.qkv is None:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        else:
+            q, k, v = F.linear(x, self.qkv).split([self.n_heads * self.hd, self.n_kv * self.hd,
+                                                   self.n_kv * self.hd], dim=-1)
+        q = q.view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        k = k.view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        v = v.view(B, T, self.n_kv, self.hd).transpose(1, 2)
         cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        y = self.attend(q, k, v, mask)
+        if kv is None:
+            y = self.attend(q, k, v, mask)
+        else:
+            k, v = kv.update(k, v)
+            y = self.attend_cached(q, k, v, mask)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        # Kept apart so a KV cache can later concatenate past keys/values here without touching projections.
+        # Kept apart from the projections: the KV-cache path (attend_cached) uses it for prompts too.
         if self.n_kv != self.n_heads:
             # Each kv head serves a contiguous group of query heads (HF's repeat_kv). Expanding explicitly
             # rather than SDPA's enable_gqa keeps every backend (incl. masked mem-efficient) available.
             k = k.repeat_interleave(self.n_heads // self.n_kv, dim=1)
             v = v.repeat_interleave(self.n_heads // self.n_kv, dim=1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+
+    def attend_cached(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      mask: torch.Tensor | None) -> torch.Tensor:
+        """Attention against a KV cache's keys; ``mask`` None: see :meth:`KVCache.begin`."""
+        B, H, T, hd = q.shape
+        if T > 1:  # a prompt: once per request, the plain path (None = causal) is fine
+            return self.attend(q, k, v, mask)
+        # Decoding: one query per head. The query heads sharing a kv head become one sequence of `group` queries
+        # against that head's keys, so the growing cache is never expanded (copied) per step; a [B, 1, 1, L]
+        # mask broadcasts over both.
+        y = F.scaled_dot_product_attention(q.reshape(B, self.n_kv, H // self.n_kv, hd), k, v, attn_mask=mask)
+        return y.reshape(B, H, 1, hd)
 
 
 class MLP(nn.Module):
@@ -213,8 +355,12 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
         self.up_proj = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
         self.down_proj = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+        self.gate_up: torch.Tensor | None = None  # gate and up weights stacked, after fuse_projections
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up is not None:
+            gate, up = F.linear(x, self.gate_up).chunk(2, dim=-1)
+            return self.down_proj(F.silu(gate) * up)
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
@@ -227,17 +373,17 @@ class Block(nn.Module):
         self.mlp = MLP(cfg)
         self.checkpointed = False
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                kv: LayerCache | None = None) -> torch.Tensor:
         # Checkpointing sits inside the block's forward (not around its __call__) so FSDP2's hooks on the block
         # stay outside the recomputed region, the composition FSDP2 is designed for.
-        if self.checkpointed and torch.is_grad_enabled():
+        if self.checkpointed and torch.is_grad_enabled() and kv is None:
             return checkpoint(self._forward, x, cos, sin, mask, use_reentrant=False)
-        return self._forward(x, cos, sin, mask)
+        return self._forward(x, cos, sin, mask, kv)
 
-    def _forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                 mask: torch.Tensor | None) -> torch.Tensor:
-        h = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+    def _forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None,
+                 kv: LayerCache | None = None) -> torch.Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, kv)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -268,24 +414,68 @@ class Transformer(nn.Module):
                 nn.init.ones_(module.weight)
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
-                document_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits [B, T, V] in the compute dtype (the loss should upcast them)."""
+                document_ids: torch.Tensor | None = None, cache: KVCache | None = None,
+                logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits [B, T, V] in the compute dtype (the loss should upcast them).
+
+        ``cache``: the tokens are a continuation of the cache's rows 0..B-1 (see :class:`KVCache`); positions
+        default to each row's next ones. ``logits_to_keep`` > 0: logits of the last that many positions only
+        (generation needs one; a long prompt's [T, V] logits would dwarf the model's activations).
+        """
         B, T = input_ids.shape
-        if position_ids is None:
-            position_ids = (positions_from_document_ids(document_ids) if document_ids is not None
-                            else torch.arange(T, device=input_ids.device).expand(B, T))
+        if cache is not None:
+            if document_ids is not None:
+                raise ValueError("document_ids (packed rows) and a KV cache do not combine")
+            positions, mask = cache.begin(B, T)
+            position_ids = positions if position_ids is None else position_ids
+            inv, scale = cache.inv_freq, cache.rope_scale
+        else:
+            if position_ids is None:
+                position_ids = (positions_from_document_ids(document_ids) if document_ids is not None
+                                else torch.arange(T, device=input_ids.device).expand(B, T))
+            # Frequencies are recomputed in fp32 each call (a few tiny ops) instead of living in a buffer that
+            # model.to(bfloat16) would silently round.
+            inv, scale = rope_frequencies(self.cfg, device=input_ids.device)
+            mask = attention_mask(T, input_ids.device, document_ids, self.cfg.sliding_window)
         h = self.embed_tokens(input_ids)
-        # cos/sin and the mask are shared by all layers: build them once. Frequencies are recomputed in fp32 each
-        # call (a few tiny ops) instead of living in a buffer that model.to(bfloat16) would silently round.
-        inv, scale = rope_frequencies(self.cfg, device=input_ids.device)
+        # cos/sin and the mask are shared by all layers: build them once.
         angles = position_ids[..., None].float() * inv
         angles = torch.cat((angles, angles), dim=-1)
         cos, sin = (angles.cos() * scale).to(h.dtype), (angles.sin() * scale).to(h.dtype)
-        mask = attention_mask(T, input_ids.device, document_ids, self.cfg.sliding_window)
-        for layer in self.layers:
-            h = layer(h, cos, sin, mask)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, mask, cache.layers[i] if cache is not None else None)
+        if cache is not None:
+            cache.end(T)
+        if logits_to_keep:
+            h = h[:, -logits_to_keep:]
         h = self.norm(h)
         return self.lm_head(h) if self.lm_head is not None else F.linear(h, self.embed_tokens.weight)
+
+    @torch.no_grad()
+    def fuse_projections(self, column_major: bool = False) -> None:
+        """For inference: one matrix product for q, k, v and one for gate, up, instead of five.
+
+        Decoding multiplies a single row per sequence by each weight, which costs about one read of the weight;
+        fewer, larger products use the memory bandwidth better and pay the per-call overhead less often. The
+        separate weights become views into the stacked ones, so parameter names, ``state_dict`` and memory use
+        are unchanged. ``column_major`` stores the stacked matrices transposed (see
+        ``gniazdo.infer.engine.cpu_decode_layout``). Not for training: gradients would not reach the stacks.
+        Call it after any ``.to(device/dtype)``: the stacks are plain tensors that ``.to`` would leave behind.
+        """
+        def stack(linears: list[nn.Linear]) -> torch.Tensor:
+            w = torch.cat([lin.weight for lin in linears])
+            w = w.t().contiguous().t() if column_major else w
+            start = 0
+            for lin in linears:
+                n = lin.weight.shape[0]
+                lin.weight.data = w[start: start + n]
+                start += n
+            return w
+
+        for layer in self.layers:
+            a, m = layer.self_attn, layer.mlp
+            a.qkv = stack([a.q_proj, a.k_proj, a.v_proj])
+            m.gate_up = stack([m.gate_proj, m.up_proj])
 
     def enable_activation_checkpointing(self, enabled: bool = True) -> None:
         """Recompute each block's activations in backward: memory per block drops to its input."""
