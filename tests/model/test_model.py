@@ -57,6 +57,30 @@ def test_packed_batch_rows_are_independent():
     assert (both[1:] - row1).abs().max().item() < 1e-5
 
 
+def test_segment_attention_equals_the_document_mask():
+    """CPU packed rows attend by segments: the same outputs and gradients as with the [B, 1, T, T] mask."""
+    x = torch.randint(0, 96, (3, 16))
+    doc = torch.tensor([[0] * 5 + [1] * 9 + [2] * 2, [0] * 16, [0] + [1] * 14 + [2]])
+    results = []
+    for segments in (True, False):
+        model = randomize(Transformer(small()))
+        model.segment_attention = segments
+        out = model(x, document_ids=doc)
+        out.square().mean().backward()
+        results.append((out.detach(), [p.grad for p in model.parameters()]))
+    (a, ga), (b, gb) = results
+    assert (a - b).abs().max().item() < 1e-5
+    assert max((g1 - g2).abs().max().item() for g1, g2 in zip(ga, gb)) < 1e-5
+
+
+def test_logits_at_selects_positions():
+    model = randomize(Transformer(small())).eval()
+    x = torch.randint(0, 96, (2, 10))
+    at = torch.rand(2, 10) < 0.5
+    with torch.no_grad():
+        assert torch.allclose(model(x, logits_at=at), model(x)[at], atol=1e-6)
+
+
 def test_positions_from_document_ids():
     doc = torch.tensor([[0, 0, 0, 1, 1, 2, 2, 2, 2], [5, 5, 5, 5, 5, 5, 5, 5, 7]])
     expected = torch.tensor([[0, 1, 2, 0, 1, 0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6, 7, 0]])

@@ -3,7 +3,9 @@
 Parameter names follow Hugging Face's ``LlamaModel`` so that converting a checkpoint is a prefix change
 (``model.`` in front of everything but ``lm_head``), and RoPE uses HF's non-interleaved "rotate_half" layout so
 HF q/k weights need no permutation. Packed training rows are supported through ``document_ids``: attention never
-crosses a document boundary and positions restart at each document. Generation passes a :class:`KVCache`:
+crosses a document boundary and positions restart at each document; on CPU such rows attend segment by segment
+(one causal SDPA call per document, as flash-attention's varlen kernels do on GPU) rather than through a
+[B, 1, T, T] mask, with which SDPA computes every masked-out block too. Generation passes a :class:`KVCache`:
 each forward then only computes the new tokens and attends to the keys/values of the earlier ones.
 """
 
@@ -282,6 +284,21 @@ class LayerCache:
         return kc[:, :, : c._used], vc[:, :, : c._used]
 
 
+class Segments:
+    """Attention by segments: the flattened [B * T] positions cut into runs (``lengths``), each attending causally
+    among itself only. What a document mask means, without computing the blocks the mask throws away."""
+
+    def __init__(self, lengths: list[int]) -> None:
+        self.lengths = lengths
+
+
+def segment_lengths(document_ids: torch.Tensor) -> list[int]:
+    """Lengths of the runs of equal document ids, row after row (a run never crosses a row). A document's tokens
+    must be contiguous within a row, as in packed SFT rows and pre-training windows."""
+    rows = torch.arange(document_ids.shape[0], device=document_ids.device)[:, None] * (int(document_ids.max()) + 1)
+    return torch.unique_consecutive((document_ids + rows).flatten(), return_counts=True)[1].tolist()
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -327,13 +344,22 @@ class Attention(nn.Module):
             y = self.attend_cached(q, k, v, mask)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | Segments | None) -> torch.Tensor:
         # Kept apart from the projections: the KV-cache path (attend_cached) uses it for prompts too.
         if self.n_kv != self.n_heads:
             # Each kv head serves a contiguous group of query heads (HF's repeat_kv). Expanding explicitly
             # rather than SDPA's enable_gqa keeps every backend (incl. masked mem-efficient) available.
             k = k.repeat_interleave(self.n_heads // self.n_kv, dim=1)
             v = v.repeat_interleave(self.n_heads // self.n_kv, dim=1)
+        if isinstance(mask, Segments):
+            # [B, H, T, D] -> [H, B * T, D] cut into segments: split's backward is one cat (slicing's would add a
+            # zero-filled [B, H, T, D] per segment), and 3-D inputs take SDPA's math path, faster on CPU here than
+            # the flash kernel.
+            B, H, T, D = q.shape
+            q, k, v = (t.transpose(0, 1).reshape(H, B * T, D).split(mask.lengths, dim=1) for t in (q, k, v))
+            y = torch.cat([F.scaled_dot_product_attention(a, b, c, is_causal=True) for a, b, c in zip(q, k, v)], 1)
+            return y.view(H, B, T, D).transpose(0, 1)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
 
     def attend_cached(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -395,6 +421,7 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.lm_head = None if cfg.tie_embeddings else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.segment_attention = True  # packed rows on CPU attend by segments (off while the blocks are compiled)
         self.init_weights()
 
     @torch.no_grad()
@@ -415,12 +442,14 @@ class Transformer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
                 document_ids: torch.Tensor | None = None, cache: KVCache | None = None,
-                logits_to_keep: int = 0) -> torch.Tensor:
+                logits_to_keep: int = 0, logits_at: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B, T, V] in the compute dtype (the loss should upcast them).
 
         ``cache``: the tokens are a continuation of the cache's rows 0..B-1 (see :class:`KVCache`); positions
         default to each row's next ones. ``logits_to_keep`` > 0: logits of the last that many positions only
-        (generation needs one; a long prompt's [T, V] logits would dwarf the model's activations).
+        (generation needs one; a long prompt's [T, V] logits would dwarf the model's activations). ``logits_at``
+        (bool [B, T]): logits of those positions only, [N, V] in row-major order (training: no final norm, output
+        layer or softmax for positions without a loss, such as SFT prompts and padding).
         """
         B, T = input_ids.shape
         if cache is not None:
@@ -436,7 +465,12 @@ class Transformer(nn.Module):
             # Frequencies are recomputed in fp32 each call (a few tiny ops) instead of living in a buffer that
             # model.to(bfloat16) would silently round.
             inv, scale = rope_frequencies(self.cfg, device=input_ids.device)
-            mask = attention_mask(T, input_ids.device, document_ids, self.cfg.sliding_window)
+            window = self.cfg.sliding_window
+            if (document_ids is not None and self.segment_attention and input_ids.device.type == "cpu"
+                    and (window is None or window >= T)):
+                mask = Segments(segment_lengths(document_ids))
+            else:
+                mask = attention_mask(T, input_ids.device, document_ids, window)
         h = self.embed_tokens(input_ids)
         # cos/sin and the mask are shared by all layers: build them once.
         angles = position_ids[..., None].float() * inv
@@ -448,6 +482,8 @@ class Transformer(nn.Module):
             cache.end(T)
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
+        if logits_at is not None:
+            h = h[logits_at]
         h = self.norm(h)
         return self.lm_head(h) if self.lm_head is not None else F.linear(h, self.embed_tokens.weight)
 

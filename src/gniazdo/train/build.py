@@ -131,10 +131,12 @@ def maybe_compile(model: Transformer, mode: Any) -> None:
     first forward; ``undo_compile`` reverts to eager when ``compile: auto`` and that fails."""
     if mode is False:
         return
+    model.segment_attention = False  # segment lengths differ every batch: compiled blocks would recompile
     for block in model.layers:
         block.compile()
 
 
 def undo_compile(model: Transformer) -> None:
+    model.segment_attention = True
     for block in model.layers:
         block._compiled_call_impl = None  # what nn.Module.compile() set; None restores the eager call

@@ -34,10 +34,12 @@ def upcast(logits: torch.Tensor) -> torch.Tensor:
 
 
 def token_losses(model: nn.Module, batch: Batch) -> torch.Tensor:
-    """Per-token cross-entropy [B, T] (0 where the label is IGNORE), computed in fp32 whatever the autocast."""
-    logits = model(batch.input_ids, document_ids=batch.document_ids)
-    return F.cross_entropy(upcast(logits).flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE,
-                           reduction="none").view_as(batch.labels)
+    """Per-token cross-entropy [B, T] (0 where the label is IGNORE), computed in fp32 whatever the autocast. Logits
+    are computed only where the label is not IGNORE (SFT: not for prompts and padding)."""
+    learned = batch.labels != IGNORE
+    logits = model(batch.input_ids, document_ids=batch.document_ids, logits_at=learned)
+    ce = F.cross_entropy(upcast(logits), batch.labels[learned], reduction="none")
+    return ce.new_zeros(batch.labels.shape).masked_scatter(learned, ce)
 
 
 class CausalLM:

@@ -25,11 +25,10 @@ from gniazdo.train.objective import upcast
 
 def answer_logps(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-prob of each row's labelled tokens [2B] (fp32) and their counts [2B]."""
-    logits = model(batch.input_ids, document_ids=batch.document_ids)
     mask = batch.labels != IGNORE
-    logp = -F.cross_entropy(upcast(logits).flatten(0, 1), batch.labels.flatten(), ignore_index=IGNORE,
-                            reduction="none").view_as(batch.labels)
-    return (logp * mask).sum(1), mask.sum(1).clamp(min=1).float()
+    logits = model(batch.input_ids, document_ids=batch.document_ids, logits_at=mask)  # [N, V]: the answers only
+    logp = -F.cross_entropy(upcast(logits), batch.labels[mask], reduction="none")
+    return logp.new_zeros(batch.labels.shape).masked_scatter(mask, logp).sum(1), mask.sum(1).clamp(min=1).float()
 
 
 class PreferenceLoss:
