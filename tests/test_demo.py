@@ -92,3 +92,10 @@ def test_demo_evaluates_on_leaderboard_tasks(demo):
     board = results["eval"]
     assert (out / "eval" / "results.json").is_file() and (out / "eval" / "leaderboard.md").is_file()
     assert board  # one row per task and the averages
+
+
+def test_demo_ends_with_the_commands_to_chat_with_its_model(demo):
+    out, results = demo
+    generate, serve = results["chat_commands"]
+    assert generate.startswith("gniazdo generate --model ") and generate.endswith(" --chat")
+    assert serve == f"gniazdo serve --model {out / 'dpop-hf'}"

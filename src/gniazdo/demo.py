@@ -3,6 +3,7 @@ API in order; every later stage of gniazdo adds itself here."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -247,4 +248,15 @@ def run_demo(out: str | Path = "demo-out", workers: int = 1, fresh: bool = True,
                   "plumbing works; `gniazdo eval --suite pl-leaderboard` runs the real data)")
 
     console.rule(f"[bold]done in {time.perf_counter() - t0:.1f}s — outputs in {out}/")
+    results["chat_commands"] = chat_commands(out / "dpop-hf")
+    console.print("Chat with the model it built (in the terminal, or in the browser at http://127.0.0.1:8000/ — "
+                  "the same server speaks the OpenAI API; /arena compares models side by side):")
+    for command in results["chat_commands"]:
+        console.print(f"  [bold]{command}[/bold]", soft_wrap=True)
     return results
+
+
+def chat_commands(model_dir: Path) -> list[str]:
+    """The commands that chat with a demo model: in the terminal, and through the server's web page."""
+    model = shlex.quote(str(model_dir))
+    return [f"gniazdo generate --model {model} --chat", f"gniazdo serve --model {model}"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gniazdo.infer.engine import cpu_decode_layout
+from gniazdo.infer.cpu_layout import CpuBlockedLinears, _BlockedTensor, cpu_decode_layout
 from gniazdo.model import ModelConfig, Transformer
 from gniazdo.model.model import KVCache
 
@@ -113,3 +113,51 @@ def test_fused_projections_and_cpu_layout_change_nothing(case):
     cache = KVCache(fused.cfg, 2, 16)
     steps = [fused(x[:, :6], cache=cache)] + [fused(x[:, t: t + 1], cache=cache) for t in range(6, 12)]
     assert max_diff(torch.cat(steps, dim=1), before) < 1e-5
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@pytest.mark.parametrize("case", ["llama-gqa", "tied"])
+def test_blocked_linears_change_nothing(case):
+    model = model_of(**CASES[case])
+    x = torch.randint(0, 97, (2, 12))
+    with torch.no_grad():
+        before = model(x)
+    fast = model_of(**CASES[case])
+    fast.fuse_projections(column_major=True)
+    cpu_decode_layout(fast)
+    state = fast.state_dict()
+    blocked = CpuBlockedLinears.for_model(fast)
+    attn = fast.layers[0].self_attn
+    qkv, down = attn.qkv, fast.layers[0].mlp.down_proj.weight
+    with torch.no_grad():
+        with blocked:
+            assert isinstance(attn.qkv, _BlockedTensor)
+            assert max_diff(fast(x), before) < 1e-5  # many rows: the blocked copies
+            assert attn.qkv._blocked() is not None
+            cache = KVCache(fast.cfg, 2, 16)
+            steps = [fast(x[:, :6], cache=cache)] + [fast(x[:, t: t + 1], cache=cache) for t in range(6, 12)]
+            assert max_diff(torch.cat(steps, dim=1), before) < 1e-5
+            one = fast(x[:1, :1])  # one row: the plain products
+            assert type(one) is torch.Tensor and max_diff(one, before[:1, :1]) < 1e-5
+        # outside: the model's own tensors, untouched
+        assert attn.qkv is qkv and fast.layers[0].mlp.down_proj.weight is down and type(qkv) is torch.Tensor
+        assert all(torch.equal(state[k], v) for k, v in fast.state_dict().items())
+        # a weight changed in place: its blocked copy is made again
+        down.mul_(2)
+        model.layers[0].mlp.down_proj.weight.mul_(2)
+        with blocked:
+            assert max_diff(fast(x), model(x)) < 1e-5
+        # a weight assigned anew is followed, and not put back over afterwards; the others keep their copies
+        with blocked:
+            qkv_view = attn.qkv
+        new = torch.nn.Parameter(down * 0.5)
+        fast.layers[0].mlp.down_proj.weight = new
+        model.layers[0].mlp.down_proj.weight.mul_(0.5)
+        with blocked:
+            assert max_diff(fast(x), model(x)) < 1e-5
+            assert attn.qkv is qkv_view
+        assert fast.layers[0].mlp.down_proj.weight is new
+        # an error inside still gives the weights back
+        with pytest.raises(RuntimeError), blocked:
+            raise RuntimeError("boom")
+        assert attn.qkv is qkv

@@ -5,6 +5,7 @@ import math
 import pydantic
 import pytest
 import torch
+import torch.nn.functional as F
 
 from gniazdo.errors import UserError
 from gniazdo.model import ModelConfig, PRESETS, Transformer, model_config, positions_from_document_ids
@@ -271,3 +272,24 @@ def test_bf16_logits_dtype_and_rope_stays_fp32():
         out = model.to(torch.bfloat16)(x)
     assert out.dtype == torch.bfloat16
     assert (out.float() - ref).abs().max().item() < 0.1
+
+
+@pytest.mark.parametrize("heads,kv", [(6, 2), (4, 4)])
+def test_explicit_causal_attention_equals_sdpa(heads, kv):
+    """The CPU path for short sequences (scores written out, GQA without copies) = SDPA with repeated kv heads,
+    values and gradients."""
+    from gniazdo.model.model import causal_attention_explicit
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, heads, 9, 16, generator=g, requires_grad=True)
+    k = torch.randn(2, kv, 9, 16, generator=g, requires_grad=True)
+    v = torch.randn(2, kv, 9, 16, generator=g, requires_grad=True)
+    w = torch.randn(2, heads, 9, 16, generator=g)
+    ours = causal_attention_explicit(q, k, v)
+    grads = torch.autograd.grad((ours * w).sum(), (q, k, v))
+    rep = heads // kv
+    ref = F.scaled_dot_product_attention(q, k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1), is_causal=True)
+    ref_grads = torch.autograd.grad((ref * w).sum(), (q, k, v))
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-5)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)

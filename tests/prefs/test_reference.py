@@ -70,7 +70,8 @@ def test_batching_and_padding_do_not_change_values(model_dir, prepared, tmp_path
     compute_reference(model_dir, four, batch_size=5, progress=False)  # odd size: pairs split across batches
     a, b = _values(one), _values(four)
     for split in a:
-        np.testing.assert_allclose(a[split], b[split], rtol=0, atol=1e-5)
+        # (sums over hundreds of tokens: fp32 rounding of different attention kernels is ~1e-8 relative)
+        np.testing.assert_allclose(a[split], b[split], rtol=1e-7, atol=1e-5)
 
 
 def test_tokenizer_mismatch_is_a_user_error(model_dir, prepared, tmp_path):

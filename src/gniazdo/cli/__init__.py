@@ -33,13 +33,14 @@ def _register() -> None:
     from gniazdo.cli.generate import generate
     from gniazdo.cli.judge import judge
     from gniazdo.cli.prefs import prefs
+    from gniazdo.cli.serve import serve
     from gniazdo.cli.sft import sft
     from gniazdo.cli.tokenize import tokenize
     from gniazdo.cli.tokenizer import tokenizer
     from gniazdo.cli.train import export, train
 
     for command in (corpus, data, dedup, tokenizer, tokenize, train, export, demo, sft, prefs, judge, arena,
-                    eval_group, generate):
+                    eval_group, generate, serve):
         cli.add_command(command)
 
 

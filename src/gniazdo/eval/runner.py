@@ -223,7 +223,10 @@ def model_spec(cfg: EvalConfig, kinds: set[str]) -> tuple[str, dict[str, Any], b
                                 "model": cfg.server_model or cfg.tokenizer or "default",
                                 "num_concurrent": 1, "max_retries": 3, "tokenized_requests": False}
         if cfg.tokenizer:
-            args.update(tokenizer=cfg.tokenizer, tokenizer_backend="huggingface")
+            # Token ids, not text, when lm-eval has the tokenizer: it scores a continuation by cutting the echoed
+            # log-probs at the context's token count, which re-tokenising the text on the server could shift
+            # (a tokenizer that adds <s>). Chat completions take only messages.
+            args.update(tokenizer=cfg.tokenizer, tokenizer_backend="huggingface", tokenized_requests=not cfg.chat)
         return ("local-chat-completions" if cfg.chat else "local-completions"), {**args, **extra}, cfg.chat
     path = Path(cfg.model)
     if path.exists() and not (path / "config.json").is_file():

@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from gniazdo.train.cross_entropy import cross_entropy
 from gniazdo.train.data import IGNORE, Batch
 
 
 class Objective(Protocol):
     name: str
+    fused_loss: bool  # compute the loss with torch.compile'd kernels (set by the trainer with ``compile``)
 
     def denominator(self, batch: Batch) -> float:
         """What this micro-batch adds to the step's divisor (e.g. its number of target tokens)."""
@@ -28,17 +29,12 @@ class Objective(Protocol):
         as the denominator (the trainer reports each divided by the step's denominator)."""
 
 
-def upcast(logits: torch.Tensor) -> torch.Tensor:
-    """Logits in at least fp32 for the softmax (bf16/fp16 lose the small probabilities); fp64 stays fp64."""
-    return logits.to(torch.promote_types(logits.dtype, torch.float32))
-
-
-def token_losses(model: nn.Module, batch: Batch) -> torch.Tensor:
+def token_losses(model: nn.Module, batch: Batch, fused: bool = False) -> torch.Tensor:
     """Per-token cross-entropy [B, T] (0 where the label is IGNORE), computed in fp32 whatever the autocast. Logits
     are computed only where the label is not IGNORE (SFT: not for prompts and padding)."""
     learned = batch.labels != IGNORE
     logits = model(batch.input_ids, document_ids=batch.document_ids, logits_at=learned)
-    ce = F.cross_entropy(upcast(logits), batch.labels[learned], reduction="none")
+    ce = cross_entropy(logits, batch.labels[learned], fused)
     return ce.new_zeros(batch.labels.shape).masked_scatter(learned, ce)
 
 
@@ -54,6 +50,7 @@ class CausalLM:
 
     def __init__(self, weighting: str = "none") -> None:
         self.weighting = weighting
+        self.fused_loss = False  # torch.compile'd loss kernels (the trainer sets it with ``compile``)
 
     def _weights(self, batch: Batch) -> torch.Tensor:
         mask = (batch.labels != IGNORE).float()
@@ -67,7 +64,7 @@ class CausalLM:
         return float(batch.n_targets)
 
     def loss_sum(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        losses = token_losses(model, batch)
+        losses = token_losses(model, batch, self.fused_loss)
         return (losses * self._weights(batch)).sum(), {}
 
 

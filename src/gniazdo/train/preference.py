@@ -20,14 +20,14 @@ from torch import nn
 
 from gniazdo.train.config import PrefsSection
 from gniazdo.train.data import IGNORE, Batch
-from gniazdo.train.objective import upcast
+from gniazdo.train.cross_entropy import cross_entropy
 
 
-def answer_logps(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def answer_logps(model: nn.Module, batch: Batch, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-prob of each row's labelled tokens [2B] (fp32) and their counts [2B]."""
     mask = batch.labels != IGNORE
     logits = model(batch.input_ids, document_ids=batch.document_ids, logits_at=mask)  # [N, V]: the answers only
-    logp = -F.cross_entropy(upcast(logits), batch.labels[mask], reduction="none")
+    logp = -cross_entropy(logits, batch.labels[mask], fused)
     return logp.new_zeros(batch.labels.shape).masked_scatter(mask, logp).sum(1), mask.sum(1).clamp(min=1).float()
 
 
@@ -36,6 +36,7 @@ class PreferenceLoss:
 
     def __init__(self, name: str, cfg: PrefsSection) -> None:
         self.name, self.cfg = name, cfg
+        self.fused_loss = False  # torch.compile'd log-prob kernels (the trainer sets it with ``compile``)
 
     @property
     def needs_reference(self) -> bool:
@@ -45,7 +46,7 @@ class PreferenceLoss:
         return float(batch.input_ids.shape[0] // 2)
 
     def loss_sum(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        logps, counts = answer_logps(model, batch)
+        logps, counts = answer_logps(model, batch, self.fused_loss)
         pi_c, pi_r = logps.chunk(2)
         n_c, n_r = counts.chunk(2)
         if self.name == "orpo":

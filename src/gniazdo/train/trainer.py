@@ -49,6 +49,7 @@ class Trainer:
         maybe_compile(self.raw, cfg.compile)
         self.scaler = torch.amp.GradScaler(self.d.device.type, enabled=cfg.precision == "fp16")
         self.objective = build_objective(cfg)
+        self.objective.fused_loss = cfg.compile is not False
         self.val = (val_batches(run_data.val, cfg.micro_batch_size, cfg.eval.batches, self.d.rank, self.d.world)
                     if run_data.val is not None else [])
         self.step, self.best_val, self.best = 0, math.inf, None
@@ -114,6 +115,7 @@ class Trainer:
                 raise UserError(f"torch.compile failed: {first} (set compile: auto to fall back to eager)") from None
             self.optimizer.zero_grad(set_to_none=True)
             undo_compile(self.raw)
+            self.objective.fused_loss = False
             self._event(f"torch.compile failed, training in eager mode: {first}")
             return self.train_step(batches)
 
