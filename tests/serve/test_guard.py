@@ -56,3 +56,4 @@ def test_shared_ban_pl_lexicon_loads():
     assert len(guard.entries) > 6000
     assert not guard("Co za chujowy dzień").safe
     assert guard("Dzień dobry, jak się masz?").safe
+
