@@ -9,7 +9,7 @@ import torch.distributed.checkpoint as dcp
 
 from gniazdo.errors import UserError
 from gniazdo.model import ModelConfig, Transformer, save_pretrained
-from gniazdo.train.checkpoint import single_process_ok, latest_checkpoint, verify_checkpoint
+from gniazdo.train.checkpoint import latest_checkpoint, single_process_ok, verify_checkpoint
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gniazdo.train.config import PrefsSection
-from gniazdo.train.data import IGNORE, Batch
 from gniazdo.train.cross_entropy import cross_entropy
+from gniazdo.train.data import IGNORE, Batch
 
 
 def answer_logps(model: nn.Module, batch: Batch, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,8 +26,7 @@ from gniazdo.train.live import LiveControl, apply_update, install_sigusr1, live_
 from gniazdo.train.metrics import MetricsLogger, Throughput, memory_stats, peak_flops
 from gniazdo.train.objective import build_objective
 from gniazdo.train.optimizer import build_optimizer, set_lr
-from gniazdo.train.parallel import (all_reduce, broadcast_object, gradient_sync, init_distributed, shutdown,
-                                    wrap_model)
+from gniazdo.train.parallel import all_reduce, broadcast_object, gradient_sync, init_distributed, shutdown, wrap_model
 from gniazdo.train.schedule import lr_at
 
 
