@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from gniazdo import prepared
 from gniazdo.errors import UserError
 
 FORMAT = "gniazdo-prefs"
@@ -25,19 +26,8 @@ IGNORE = -100  # the label of a token that carries no loss (torch's cross_entrop
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
-    """``meta.json`` of a prepared folder, checked to be ours."""
-    path = Path(folder) / "meta.json"
-    if not path.is_file():
-        raise UserError(f"{folder}: no meta.json (not a folder made by 'gniazdo prefs prepare')")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{path}: format is {meta.get('format')!r}, expected '{FORMAT}'")
-    if meta.get("version") != VERSION:
-        raise UserError(f"{path}: version {meta.get('version')} is not supported (this gniazdo reads {VERSION})")
-    return meta
+    """``meta.json`` of a prepared folder, checked to be ours and of a version we read."""
+    return prepared.read_meta(folder, FORMAT, VERSION, "gniazdo prefs prepare")
 
 
 def sequence(tokens: np.ndarray, learn: np.ndarray, start: int, end: int) -> dict[str, np.ndarray]:

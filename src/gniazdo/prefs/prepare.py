@@ -39,8 +39,6 @@ one intact; a re-run drops reference log-probs computed for the old data).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -49,6 +47,7 @@ import numpy as np
 
 from gniazdo.errors import UserError
 from gniazdo.prefs.dataset import FORMAT, VERSION
+from gniazdo.prepared import build_folder
 
 TRUNCATION = ("drop", "truncate_prompt")
 BATCH = 128  # pairs per tokenizer call (their texts are encoded in parallel)
@@ -209,30 +208,6 @@ def _special_id(tokenizer, tok_file: Path, key: str, default: str) -> int | None
     return tokenizer.token_to_id(name)
 
 
-def _check_out(out: Path) -> None:
-    """Only a prefs folder (or an empty one) may be replaced: never delete someone else's files."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            ours = json.loads((out / "meta.json").read_text(encoding="utf-8")).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
-            ours = False
-        if not ours:
-            raise UserError(f"output {out} is not empty and not a 'gniazdo prefs prepare' folder; choose another")
-
-
-def _replace_folder(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
-
-
 def _settings(tok_sha: str, file_shas: list[str], **kw: Any) -> dict[str, Any]:
     """What decides the prepared data: equal settings → an existing folder can be reused."""
     return {"tokenizer_sha256": tok_sha, "data_sha256": file_shas, **kw}
@@ -287,12 +262,7 @@ def prepare_prefs(tokenizer_dir: str | Path, data_files: Sequence[str | Path], o
     out = Path(out)
     if reuse and (meta := _reusable(out, settings)) is not None:
         return meta
-    _check_out(out)
-
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with build_folder(out, FORMAT, "gniazdo prefs prepare") as tmp:
         writers = {s: _SplitWriter(tmp / s, dtype) for s in ("train", "val")}
         counts: Counter = Counter()
         bad = [Counter() for _ in files]
@@ -365,10 +335,6 @@ def prepare_prefs(tokenizer_dir: str | Path, data_files: Sequence[str | Path], o
         save_resolved({"tokenizer": str(tokenizer_dir), "data": [str(f) for f in data_files], "out": str(out),
                        "max_len": max_len, "template": template, "val_fraction": val_fraction, "seed": seed,
                        "truncation": truncation, "strict": strict}, tmp)
-        _replace_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 

@@ -10,12 +10,12 @@ never learned, so in a packed row no target crosses from one conversation into t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gniazdo import prepared
 from gniazdo.errors import UserError
 from gniazdo.sft.prepare import ARRAYS, FORMAT, VERSION
 
@@ -24,19 +24,7 @@ IGNORE = -100  # the label of a position without loss (torch's cross_entropy ign
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
     """``meta.json`` of a prepared folder, checked to be ours and of a version we read."""
-    path = Path(folder) / "meta.json"
-    if not path.is_file():
-        raise UserError(f"{folder}: no meta.json (not a folder made by 'gniazdo sft prepare')")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise UserError(f"{path}: format is {meta.get('format') if isinstance(meta, dict) else None!r}, "
-                        f"expected '{FORMAT}'")
-    if meta.get("version") != VERSION:
-        raise UserError(f"{path}: version {meta.get('version')} is not supported (this gniazdo reads {VERSION})")
-    return meta
+    return prepared.read_meta(folder, FORMAT, VERSION, "gniazdo sft prepare")
 
 
 class SFTDataset:

@@ -31,7 +31,6 @@ folder whole and a killed run leaves the old one intact. ``val/`` exists only wh
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from bisect import bisect_left, insort
 from collections import Counter
@@ -45,6 +44,7 @@ from pydantic import Field
 from gniazdo.config import Config, save_resolved
 from gniazdo.errors import UserError
 from gniazdo.fileio import write_json_atomic
+from gniazdo.prepared import build_folder
 from gniazdo.sft.conversations import BadRecord, load_conversations, weight_of
 from gniazdo.sft.templates import ChatTemplate, get_template
 
@@ -257,32 +257,6 @@ def _write_split(folder: Path, convs: list[tuple[int, int, int]], rows: list[lis
     return {"conversations": n_convs, "rows": len(rows), "tokens": n_tokens, "learned_tokens": learned}
 
 
-def _check_out(out: Path) -> None:
-    """Only an SFT folder (or an empty one) may be replaced: never delete someone else's files."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        meta = out / "meta.json"
-        try:
-            ours = json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT
-        except (OSError, ValueError, AttributeError):
-            ours = False
-        if not ours:
-            raise UserError(f"output {out} is not empty and not a 'gniazdo sft prepare' folder; choose another")
-
-
-def _replace_folder(tmp: Path, out: Path) -> None:
-    """Swap the finished temp folder into place (the old folder is moved aside first, then deleted)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)
-
-
 def prepare_sft(cfg: SFTPrepareConfig) -> dict[str, Any]:
     """Tokenize, mask, weigh, split and (optionally) pack conversations into ``cfg.out``; returns meta.json."""
     from gniazdo.corpus import expand_inputs
@@ -297,11 +271,7 @@ def prepare_sft(cfg: SFTPrepareConfig) -> dict[str, Any]:
     files = expand_inputs(cfg.data, explicit_format=True)
     file_weights = _file_weights(cfg, files)
     out = Path(cfg.out).absolute()  # absolute: "." has no name to put a temp folder beside
-    _check_out(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with build_folder(out, FORMAT, "gniazdo sft prepare") as tmp:
         scratch = _Scratch(tmp / ".scratch", dtype)
         files_meta, lengths = _tokenize_all(cfg, template, tokenizer, files, file_weights, scratch)
         src = scratch.arrays()
@@ -334,10 +304,6 @@ def prepare_sft(cfg: SFTPrepareConfig) -> dict[str, Any]:
         write_json_atomic(tmp / "stats.json", _stats(lengths, splits, cfg))
         _plot_lengths(lengths, cfg.max_len, tmp / "lengths.png")
         save_resolved(cfg, tmp)
-        _replace_folder(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 
