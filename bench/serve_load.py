@@ -39,22 +39,19 @@ import time  # noqa: E402
 
 import httpx  # noqa: E402
 
-SHAPE = dict(dim=384, n_layers=6, n_heads=6, n_kv_heads=2, ffn_dim=1024, max_seq_len=1024)
+def _bench_module(name: str):
+    """A sibling script as a module, loaded by path (this folder is off sys.path, see above)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def build(tmp: Path, vocab: int) -> Path:
-    import torch
-
-    from gniazdo.model import Transformer, model_config, save_pretrained
-    from gniazdo.resources import sample_path
-    from gniazdo.tokenizer import TokenizerTrainConfig, train_tokenizer
-
-    tok = train_tokenizer(TokenizerTrainConfig(corpus=[str(sample_path("corpus.jsonl"))], vocab_size=vocab,
-                                               out=str(tmp / "tok"), progress=False))
-    size = len(json.loads((tok / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"])
-    torch.manual_seed(0)
-    model = Transformer(model_config("tiny", vocab_size=size, **SHAPE))
-    return save_pretrained(model, tmp / "model", tokenizer_dir=tok)
+    """bench/generate.py's checkpoint: the same shape and tokenizer, so the figures can be read side by side."""
+    return _bench_module("generate").build(tmp, vocab)
 
 
 def prompts(n: int = 16) -> list[str]:
