@@ -16,6 +16,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from conftest import serving
+
 from gniazdo.acquire import Downloader, clean_text, pull_hf, pull_speakleash, pull_wolnelektury
 from gniazdo.corpus import DatasetInfo, SpeakLeashWriter, read_documents, read_manifest
 from gniazdo.corpus.speakleash import verify_archive
@@ -92,12 +94,7 @@ class _Server(ThreadingHTTPServer):
         return [h for p, h in self.log if p == path]
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_proxy")  # the servers here are on 127.0.0.1
 
 
 @pytest.fixture
@@ -105,11 +102,8 @@ def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     srv = _Server(root)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(srv):
+        yield srv
 
 
 def fast() -> Downloader:

@@ -17,15 +17,6 @@ from gniazdo.eval.scores import SUITES, TASKS, normalize
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_DATASETS_OFFLINE", "1")
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TOKENIZERS_PARALLELISM", "false")
-    yield
-    mp.undo()
-
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:

@@ -16,14 +16,6 @@ from gniazdo.eval.scores import SUITES, TASKS
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_DATASETS_OFFLINE", "1")
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    yield
-    mp.undo()
-
 
 @pytest.fixture(scope="module")
 def tasks():

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import serving
+
 from gniazdo.cli import main
 from gniazdo.errors import UserError
 from gniazdo.prefs import IGNORE, PreferenceDataset, compute_reference, compute_reference_from_server, prepare_prefs
@@ -149,22 +151,14 @@ class _Server(ThreadingHTTPServer):
                 "top_logprobs": None}
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("no_proxy")  # the servers here are on 127.0.0.1
 
 
 @pytest.fixture
 def server(model_dir):
     srv = _Server(model_dir)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(srv):
+        yield srv
 
 
 def test_server_equals_model_path(server, model_dir, prepared, tmp_path):

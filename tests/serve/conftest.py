@@ -1,4 +1,4 @@
-"""Fixtures of the server tests: one tiny checkpoint for the session, offline Hugging Face libraries."""
+"""Fixtures of the server tests: one tiny checkpoint for the session."""
 
 from __future__ import annotations
 
@@ -12,12 +12,3 @@ def tiny_checkpoint(tmp_path_factory):
 
     return checkpoint(tmp_path_factory.mktemp("serve"))
 
-
-@pytest.fixture(scope="session", autouse=True)
-def offline():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_DATASETS_OFFLINE", "1")
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TOKENIZERS_PARALLELISM", "false")
-    yield
-    mp.undo()
