@@ -17,7 +17,6 @@ from gniazdo.eval.scores import SUITES, TASKS, normalize
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
 
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     """A random 2-layer model saved as a Hugging Face folder, with its tokenizer."""

@@ -16,7 +16,6 @@ from gniazdo.eval.scores import SUITES, TASKS
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
 
-
 @pytest.fixture(scope="module")
 def tasks():
     from gniazdo.eval.runner import load_tasks

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_jsonl  # noqa: F401 (re-exported: the tests here import it from this package)
+
 from gniazdo.resources import sample_path
 
 
@@ -40,11 +42,3 @@ def model_dir(tmp_path_factory, tok_dir) -> Path:
 def sample_records() -> list[dict]:
     with open(sample_path("preferences.jsonl"), encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def write_jsonl(path: Path, records: list) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
-    return path

@@ -11,4 +11,3 @@ def tiny_checkpoint(tmp_path_factory):
     from infer import checkpoint
 
     return checkpoint(tmp_path_factory.mktemp("serve"))
-

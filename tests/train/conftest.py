@@ -34,6 +34,11 @@ def train_config(out: Path, shards: Path, **over) -> dict:
            "optim": {"lr": 3e-3}, "schedule": {"warmup_steps": 2},
            "eval": {"interval": 3, "batches": 2}, "checkpoint": {"interval": 3},
            "log": {"interval": 1, "console": False, "plot": False}}
+    return with_overrides(cfg, **over)
+
+
+def with_overrides(cfg: dict, **over) -> dict:
+    """``cfg`` with dotted keys set (``**{"optim.lr": 1e-3}``), creating sections as needed."""
     for key, value in over.items():
         node = cfg
         *path, last = key.split(".")

@@ -16,7 +16,7 @@ from gniazdo.train import TrainConfig, Trainer
 from gniazdo.train.objective import CausalLM, token_losses
 from gniazdo.train.sources import SFTSource
 
-from .conftest import TINY_MODEL, train_losses
+from .conftest import TINY_MODEL, train_losses, with_overrides
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +41,7 @@ def sft_config(out, prepared, **over) -> TrainConfig:
            "data": {"prepared": str(prepared)}, "optim": {"lr": 2e-3}, "schedule": {"warmup_steps": 1},
            "eval": {"interval": 3, "batches": 2}, "checkpoint": {"interval": 3},
            "log": {"interval": 1, "console": False, "plot": False}}
-    for key, value in over.items():
-        node = cfg
-        *path, last = key.split(".")
-        for p in path:
-            node = node.setdefault(p, {})
-        node[last] = value
-    return validate(TrainConfig, cfg)
+    return validate(TrainConfig, with_overrides(cfg, **over))
 
 
 def test_packed_row_equals_each_conversation_alone(tmp_path, prepared):
