@@ -139,3 +139,13 @@ def test_chat_deltas_for_the_web_pages(engine):
         assert wait_for(lambda: worker.load == 0 and not worker.batch)
     finally:
         service.close()
+
+
+def test_response_recheck_window_starts_at_a_word_and_covers_the_overlap():
+    from gniazdo.serve.service import GUARD_OVERLAP, _recheck_from
+
+    text = " ".join(f"słowo{i}" for i in range(200))
+    shown = len(text) - 3
+    start = _recheck_from(text, shown)
+    assert 0 < start and text[start - 1] == " " and shown - start >= GUARD_OVERLAP
+    assert _recheck_from(text, GUARD_OVERLAP) == 0

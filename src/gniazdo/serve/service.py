@@ -46,6 +46,7 @@ log = logging.getLogger("gniazdo.serve")
 
 IsDisconnected = Callable[[], Awaitable[bool]]
 _TRAILING_WORD = re.compile(r"[\w'-]+$")
+GUARD_OVERLAP = 200  # characters of checked reply text checked again with the next words (phrases across them)
 POLL = 0.25  # seconds between checks of the client connection and the deadline while waiting
 
 
@@ -305,8 +306,9 @@ class ChatService:
         async with aclosing(deltas):
             async for d in deltas:
                 text += d
-                ready = len(text) if d.finish_reason else len(_whole_words(text))
-                if ready > shown and self.flag_response(model, text[:ready]):
+                # shown text always ends at a word boundary, so only the text after it can hold a partial word
+                ready = len(text) if d.finish_reason else shown + len(_whole_words(text[shown:]))
+                if ready > shown and self.flag_response(model, text[_recheck_from(text, shown):ready]):
                     yield Delta("\n\n" + REFUSAL_PL, "content_filter", d.prompt_tokens, d.completion_tokens)
                     return
                 if ready > shown or d.finish_reason:
@@ -379,6 +381,16 @@ def disconnect_watch(check: IsDisconnected | None, every: float = POLL) -> IsDis
 
 def _tokens(n: int) -> str:
     return f"{n} token" if n == 1 else f"{n} tokens"
+
+
+def _recheck_from(text: str, shown: int) -> int:
+    """Where the response check of newly complete words starts: the text before was checked already, but a
+    listed phrase may span old and new words, so up to ``GUARD_OVERLAP`` characters of it are checked again —
+    from a whitespace, since a cut word could read as a shorter listed one. Keeps a reply's checks linear."""
+    if shown <= GUARD_OVERLAP:
+        return 0
+    cut = max(text.rfind(" ", 0, shown - GUARD_OVERLAP), text.rfind("\n", 0, shown - GUARD_OVERLAP))
+    return cut + 1
 
 
 def _whole_words(text: str) -> str:
