@@ -19,7 +19,7 @@ from gniazdo.train.data import IGNORE, Batch
 
 class Objective(Protocol):
     name: str
-    fused_loss: bool  # compute the loss with torch.compile'd kernels (set by the trainer with ``compile``)
+    fused_loss: bool  # compute the loss with torch.compile'd kernels (with ``compile``; off if compiling fails)
 
     def denominator(self, batch: Batch) -> float:
         """What this micro-batch adds to the step's divisor (e.g. its number of target tokens)."""
@@ -50,7 +50,7 @@ class CausalLM:
 
     def __init__(self, weighting: str = "none") -> None:
         self.weighting = weighting
-        self.fused_loss = False  # torch.compile'd loss kernels (the trainer sets it with ``compile``)
+        self.fused_loss = False  # torch.compile'd loss kernels (build_objective: with ``compile``)
 
     def _weights(self, batch: Batch) -> torch.Tensor:
         mask = (batch.labels != IGNORE).float()
@@ -74,7 +74,9 @@ def build_objective(cfg) -> Objective:
     if cfg.objective in ("pretrain", "sft"):
         obj = CausalLM(cfg.loss.weighting)
         obj.name = cfg.objective
-        return obj
-    from gniazdo.train.preference import PreferenceLoss
+    else:
+        from gniazdo.train.preference import PreferenceLoss
 
-    return PreferenceLoss(cfg.objective, cfg.prefs)
+        obj = PreferenceLoss(cfg.objective, cfg.prefs)
+    obj.fused_loss = cfg.compile is not False  # the loss compiled along with the blocks
+    return obj

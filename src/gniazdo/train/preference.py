@@ -36,7 +36,7 @@ class PreferenceLoss:
 
     def __init__(self, name: str, cfg: PrefsSection) -> None:
         self.name, self.cfg = name, cfg
-        self.fused_loss = False  # torch.compile'd log-prob kernels (the trainer sets it with ``compile``)
+        self.fused_loss = False  # torch.compile'd log-prob kernels (build_objective: with ``compile``)
 
     @property
     def needs_reference(self) -> bool:

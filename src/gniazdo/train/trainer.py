@@ -48,7 +48,6 @@ class Trainer:
         maybe_compile(self.raw, cfg.compile)
         self.scaler = torch.amp.GradScaler(self.d.device.type, enabled=cfg.precision == "fp16")
         self.objective = build_objective(cfg)
-        self.objective.fused_loss = cfg.compile is not False
         self.val = (val_batches(run_data.val, cfg.micro_batch_size, cfg.eval.batches, self.d.rank, self.d.world)
                     if run_data.val is not None else [])
         self.step, self.best_val, self.best = 0, math.inf, None
