@@ -147,15 +147,7 @@ class Ours:
         self.pad_id = int(self.t.data.source.pad_id)
 
     def step(self) -> tuple[int, int]:
-        t = self.t
-        t.throughput.step_start()
-        t0 = time.perf_counter()
-        batches, epoch_end = t.data.next_step(t.cfg.grad_accum)
-        t.throughput.data_wait(time.perf_counter() - t0)
-        stats = t._first_step(batches) if t.step_count == 0 else t.train_step(batches)
-        t.step += 1
-        t.step_count += 1
-        t._after_step(stats, epoch_end)
+        batches, stats = self.t.run_step()
         real = sum(int((b.input_ids != self.pad_id).sum()) for b in batches)
         return real, int(stats["targets"])
 

@@ -107,11 +107,7 @@ class Ours:
         self.device = self.trainer.d.device
 
     def step(self, batches) -> float:
-        t = self.trainer
-        stats = t._first_step(batches) if t.step_count == 0 else t.train_step(batches)
-        t.step += 1
-        t.step_count += 1
-        return stats["loss"]
+        return self.trainer.step_on(batches)["loss"]
 
 
 class Peer:

@@ -82,14 +82,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         try:
             while self.step < self.total_steps and not self.stop_requested:
-                self.throughput.step_start()
-                t0 = time.perf_counter()
-                batches, epoch_end = self.data.next_step(self.cfg.grad_accum)
-                self.throughput.data_wait(time.perf_counter() - t0)
-                stats = self._first_step(batches) if self.step_count == 0 else self.train_step(batches)
-                self.step += 1
-                self.step_count += 1
-                self._after_step(stats, epoch_end)
+                self.run_step()
             self._finish()
             return self.last
         finally:
@@ -116,6 +109,24 @@ class Trainer:
             self.objective.fused_loss = False
             self._event(f"torch.compile failed, training in eager mode: {first}")
             return self.train_step(batches)
+
+    def run_step(self) -> tuple[list[Batch], dict[str, float]]:
+        """One step of :meth:`fit`: the next batches, :meth:`step_on` them, then logging, evaluation, hooks and
+        checkpoints as configured. Returns the batches and the step's stats."""
+        self.throughput.step_start()
+        t0 = time.perf_counter()
+        batches, epoch_end = self.data.next_step(self.cfg.grad_accum)
+        self.throughput.data_wait(time.perf_counter() - t0)
+        stats = self.step_on(batches)
+        self._after_step(stats, epoch_end)
+        return batches, stats
+
+    def step_on(self, batches: list[Batch]) -> dict[str, float]:
+        """One optimizer step on the given micro-batches, counted (the first compiles, with its fall-back)."""
+        stats = self._first_step(batches) if self.step_count == 0 else self.train_step(batches)
+        self.step += 1
+        self.step_count += 1
+        return stats
 
     def train_step(self, batches: list[Batch]) -> dict[str, float]:
         """One optimizer step over this rank's micro-batches. Each micro-batch's loss *sum* is divided by the
