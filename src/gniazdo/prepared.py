@@ -74,3 +74,14 @@ def build_folder(out: Path, fmt: str, command: str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def special_token_id(tokenizer: Any, tok_file: Path, key: str, default: str) -> int | None:
+    """The id of the tokenizer's ``key`` token (``pad_token``, ``eos_token``) as tokenizer_config.json beside
+    ``tok_file`` names it, else of ``default``: what a prepared folder records for the trainer."""
+    name = default
+    config = tok_file.with_name("tokenizer_config.json")
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get(key)
+        name = value.get("content", default) if isinstance(value, dict) else value or default
+    return tokenizer.token_to_id(name)

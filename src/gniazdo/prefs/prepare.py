@@ -47,7 +47,7 @@ import numpy as np
 
 from gniazdo.errors import UserError
 from gniazdo.prefs.dataset import FORMAT, VERSION
-from gniazdo.prepared import build_folder
+from gniazdo.prepared import build_folder, special_token_id
 
 TRUNCATION = ("drop", "truncate_prompt")
 BATCH = 128  # pairs per tokenizer call (their texts are encoded in parallel)
@@ -198,16 +198,6 @@ class _SplitWriter:
         return {"pairs": len(self.pairs), "tokens": self.n, "learned_tokens": self.learned}
 
 
-def _special_id(tokenizer, tok_file: Path, key: str, default: str) -> int | None:
-    """The id of the ``key`` token (``pad_token``...) named in tokenizer_config.json, else of ``default``."""
-    name = default
-    config = tok_file.with_name("tokenizer_config.json")
-    if config.is_file():
-        value = json.loads(config.read_text(encoding="utf-8")).get(key)
-        name = value.get("content", default) if isinstance(value, dict) else value or default
-    return tokenizer.token_to_id(name)
-
-
 def _settings(tok_sha: str, file_shas: list[str], **kw: Any) -> dict[str, Any]:
     """What decides the prepared data: equal settings → an existing folder can be reused."""
     return {"tokenizer_sha256": tok_sha, "data_sha256": file_shas, **kw}
@@ -314,8 +304,8 @@ def prepare_prefs(tokenizer_dir: str | Path, data_files: Sequence[str | Path], o
         meta = {
             "format": FORMAT, "version": VERSION,
             "tokenizer": {"path": str(tok_file), "sha256": tok_sha, "vocab_size": vocab_size,
-                          "pad_id": _special_id(tokenizer, tok_file, "pad_token", "<pad>"),
-                          "eos_id": _special_id(tokenizer, tok_file, "eos_token", "</s>")},
+                          "pad_id": special_token_id(tokenizer, tok_file, "pad_token", "<pad>"),
+                          "eos_id": special_token_id(tokenizer, tok_file, "eos_token", "</s>")},
             "template": {"name": chat.name, "end_token": chat.end_token, "end_id": chat.end_id(tokenizer),
                          "chat_template": chat.chat_template},
             "dtype": np.dtype(dtype).name, "max_len": max_len, "truncation": truncation,

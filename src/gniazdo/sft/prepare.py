@@ -30,7 +30,6 @@ folder whole and a killed run leaves the old one intact. ``val/`` exists only wh
 
 from __future__ import annotations
 
-import json
 import shutil
 from bisect import bisect_left, insort
 from collections import Counter
@@ -44,7 +43,7 @@ from pydantic import Field
 from gniazdo.config import Config, save_resolved
 from gniazdo.errors import UserError
 from gniazdo.fileio import write_json_atomic
-from gniazdo.prepared import build_folder
+from gniazdo.prepared import build_folder, special_token_id
 from gniazdo.sft.conversations import BadRecord, load_conversations, weight_of
 from gniazdo.sft.templates import ChatTemplate, get_template
 
@@ -112,16 +111,6 @@ def _file_weights(cfg: SFTPrepareConfig, files: list[Path]) -> list[float]:
         for i in hits:
             weights[i] = w
     return weights
-
-
-def _special_id(tokenizer, tok_file: Path, key: str, default: str) -> int | None:
-    """The id of the tokenizer's ``key`` token (``eos_token``...) named in tokenizer_config.json, else ``default``."""
-    name = default
-    config = tok_file.with_name("tokenizer_config.json")
-    if config.is_file():
-        value = json.loads(config.read_text(encoding="utf-8")).get(key)
-        name = value.get("content", default) if isinstance(value, dict) else value or default
-    return tokenizer.token_to_id(name)
 
 
 class _Scratch:
@@ -318,8 +307,8 @@ def _meta(cfg, template, tokenizer, tok_file, sha, vocab_size, dtype, files_meta
     return {
         "format": FORMAT, "version": VERSION,
         "tokenizer": {"path": str(tok_file), "sha256": sha, "vocab_size": vocab_size,
-                      "pad_id": _special_id(tokenizer, tok_file, "pad_token", "<pad>"),
-                      "eos_id": _special_id(tokenizer, tok_file, "eos_token", "</s>")},
+                      "pad_id": special_token_id(tokenizer, tok_file, "pad_token", "<pad>"),
+                      "eos_id": special_token_id(tokenizer, tok_file, "eos_token", "</s>")},
         "template": {"name": template.name, "end_token": template.end_token, "end_id": template.end_id(tokenizer),
                      "chat_template": template.chat_template},
         "dtype": np.dtype(dtype).name, "max_len": cfg.max_len, "pack": cfg.pack, "truncation": cfg.truncation,
